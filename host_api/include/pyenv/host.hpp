@@ -1,0 +1,336 @@
+// host.hpp - a header-only C++17 loader for libpyenv plugins, over Boost.DLL.
+//
+//   pyenv::host::Plugin plugin = pyenv::host::Plugin::load("/usr/lib/pyenv/libpyenv.so");
+//   pyenv::host::Options options;
+//   options.job_id = "job-1";
+//   options.tmp_dirs = {"/tmp"};
+//   options.config_file = "job.yaml";
+//   pyenv::host::Manager manager = plugin.create(options);
+//   manager.open();
+//   pyenv::host::Environment env = manager.create_environment();
+//   std::cout << env.to_json();
+//
+// Loading: RTLD_NOW | RTLD_LOCAL. pyenv_abi_version() is checked before any other symbol is
+// touched: a plugin of another major, or of an older minor than this header, is refused
+// with a message naming both versions. Every symbol of the ABI is then resolved at once, so
+// a plugin missing one is refused at load, not at first use.
+//
+// Lifetime: Plugin, Manager and Environment share ownership of the loaded library, so the
+// library is unloaded only after the last of them is destroyed; no handle can outlive it.
+//
+// Errors: every failure throws pyenv::host::Error, carrying the pyenv_status and the
+// plugin's message.
+//
+// Threads: a Plugin may be shared by threads; a Manager is used by one thread at a time;
+// an Environment is immutable and may be read from any thread.
+#ifndef PYENV_HOST_HPP
+#define PYENV_HOST_HPP
+
+#include <pyenv/pyenv.h>
+
+#include <boost/dll/shared_library.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pyenv::host {
+
+class Error : public std::runtime_error {
+ public:
+  Error(pyenv_status status, const std::string &message)
+      : std::runtime_error(message), status_(status) {}
+  pyenv_status status() const noexcept { return status_; }
+
+ private:
+  pyenv_status status_;
+};
+
+// The C functions of a loaded plugin, for hosts that want the raw ABI.
+struct Api {
+  uint32_t (*abi_version)(void);
+  const char *(*version)(void);
+  const char *(*last_error)(void);
+  pyenv_status (*create)(pyenv_manager **, const pyenv_options *);
+  pyenv_status (*open)(pyenv_manager *);
+  pyenv_status (*create_environment)(pyenv_manager *, pyenv_environment **);
+  pyenv_status (*close)(pyenv_manager **);
+  int (*environment_exec_type)(const pyenv_environment *);
+  const char *(*environment_python_exec)(const pyenv_environment *);
+  const char *(*environment_python_home)(const pyenv_environment *);
+  const char *(*environment_working_directory)(const pyenv_environment *);
+  size_t (*environment_path_count)(const pyenv_environment *);
+  const char *(*environment_path_at)(const pyenv_environment *, size_t);
+  size_t (*environment_var_count)(const pyenv_environment *);
+  pyenv_status (*environment_var_at)(const pyenv_environment *, size_t, const char **,
+                                     const char **);
+  const char *(*environment_getenv)(const pyenv_environment *, const char *);
+  const char *(*environment_to_json)(const pyenv_environment *);
+  void (*environment_free)(pyenv_environment **);
+};
+
+namespace detail {
+
+struct Library {
+  boost::dll::shared_library library;
+  Api api{};
+  std::string path;
+};
+using LibraryPtr = std::shared_ptr<const Library>;
+
+inline std::string version_text(uint32_t v) {
+  return std::to_string(v >> 16) + "." + std::to_string(v & 0xffffu);
+}
+
+template <class Fn>
+void resolve(const Library &lib, Fn *&slot, const char *name) {
+  if (!lib.library.has(name)) {
+    throw Error(PYENV_ERROR, "plugin " + lib.path + " does not export " + name + ", which ABI " +
+                                 version_text(PYENV_ABI_VERSION) + " requires");
+  }
+  slot = &lib.library.get<Fn>(name);
+}
+
+inline void check(const Library &lib, pyenv_status status) {
+  if (status != PYENV_OK) throw Error(status, lib.api.last_error());
+}
+
+inline std::string or_empty(const char *s) { return s ? s : ""; }
+
+}  // namespace detail
+
+// What a task passes to create. Callbacks are kept alive by the Manager.
+struct Options {
+  std::string job_id;
+  std::vector<std::string> tmp_dirs;
+  std::optional<std::string> config_file;
+  std::optional<std::string> config_yaml;
+  std::vector<std::string> system_env;  // "KEY=VALUE"
+  std::function<void(int level, const char *message)> log;  // empty: warnings to stderr
+  std::function<void(const char *phase, uint64_t done, uint64_t total)> progress;
+};
+
+// A prepared environment: an immutable value.
+class Environment {
+ public:
+  Environment(Environment &&) noexcept = default;
+  Environment &operator=(Environment &&) noexcept = default;
+
+  int exec_type() const { return api().environment_exec_type(handle_.get()); }
+  std::string python_exec() const {
+    return detail::or_empty(api().environment_python_exec(handle_.get()));
+  }
+  std::optional<std::string> python_home() const {
+    return optional(api().environment_python_home(handle_.get()));
+  }
+  std::optional<std::string> working_directory() const {
+    return optional(api().environment_working_directory(handle_.get()));
+  }
+  std::vector<std::string> paths() const {
+    std::vector<std::string> out;
+    for (size_t i = 0, n = api().environment_path_count(handle_.get()); i < n; ++i) {
+      out.emplace_back(api().environment_path_at(handle_.get(), i));
+    }
+    return out;
+  }
+  std::map<std::string, std::string> variables() const {
+    std::map<std::string, std::string> out;
+    for (size_t i = 0, n = api().environment_var_count(handle_.get()); i < n; ++i) {
+      const char *key = nullptr;
+      const char *value = nullptr;
+      detail::check(*lib_, api().environment_var_at(handle_.get(), i, &key, &value));
+      out.emplace(key, value);
+    }
+    return out;
+  }
+  std::optional<std::string> getenv(const std::string &key) const {
+    return optional(api().environment_getenv(handle_.get(), key.c_str()));
+  }
+  std::string to_json() const {
+    return detail::or_empty(api().environment_to_json(handle_.get()));
+  }
+  const pyenv_environment *get() const { return handle_.get(); }
+
+ private:
+  friend class Manager;
+  struct Free {
+    detail::LibraryPtr lib;
+    void operator()(pyenv_environment *env) const { lib->api.environment_free(&env); }
+  };
+  Environment(detail::LibraryPtr lib, pyenv_environment *handle)
+      : lib_(lib), handle_(handle, Free{lib}) {}
+  const Api &api() const { return lib_->api; }
+  static std::optional<std::string> optional(const char *s) {
+    return s ? std::optional<std::string>(s) : std::nullopt;
+  }
+
+  detail::LibraryPtr lib_;
+  std::unique_ptr<pyenv_environment, Free> handle_;
+};
+
+// One task's manager. Closed (quietly) on destruction if not closed before.
+class Manager {
+ public:
+  Manager(Manager &&other) noexcept
+      : lib_(std::move(other.lib_)),
+        callbacks_(std::move(other.callbacks_)),
+        handle_(std::exchange(other.handle_, nullptr)) {}
+  Manager &operator=(Manager &&other) noexcept {
+    if (this != &other) {
+      release();
+      lib_ = std::move(other.lib_);
+      callbacks_ = std::move(other.callbacks_);
+      handle_ = std::exchange(other.handle_, nullptr);
+    }
+    return *this;
+  }
+  Manager(const Manager &) = delete;
+  Manager &operator=(const Manager &) = delete;
+  ~Manager() { release(); }
+
+  void open() { detail::check(*lib_, lib_->api.open(live())); }
+
+  Environment create_environment() {
+    pyenv_environment *env = nullptr;
+    detail::check(*lib_, lib_->api.create_environment(live(), &env));
+    return Environment(lib_, env);
+  }
+
+  // Releases the manager; the last of its job removes the base directory. Throws
+  // Error(PYENV_EIO) when something could not be removed (the manager is closed anyway).
+  void close() {
+    if (handle_ != nullptr) detail::check(*lib_, lib_->api.close(&handle_));
+  }
+
+  pyenv_manager *get() const { return handle_; }
+
+ private:
+  friend class Plugin;
+  struct Callbacks {
+    std::function<void(int, const char *)> log;
+    std::function<void(const char *, uint64_t, uint64_t)> progress;
+  };
+  Manager(detail::LibraryPtr lib, std::unique_ptr<Callbacks> callbacks)
+      : lib_(std::move(lib)), callbacks_(std::move(callbacks)) {}
+  pyenv_manager *live() const {
+    if (handle_ == nullptr) throw Error(PYENV_ESTATE, "the manager is closed");
+    return handle_;
+  }
+  void release() noexcept {
+    if (handle_ != nullptr && lib_) lib_->api.close(&handle_);
+  }
+
+  detail::LibraryPtr lib_;
+  std::unique_ptr<Callbacks> callbacks_;  // the plugin holds pointers into this
+  pyenv_manager *handle_ = nullptr;
+};
+
+// A loaded plugin. Copies share the library.
+class Plugin {
+ public:
+  // Loads the plugin at `path` and checks its ABI: the same major as this header and a
+  // minor of at least `required_minor`. Throws Error(PYENV_ERROR) when it cannot be loaded,
+  // has another ABI, or lacks a function.
+  static Plugin load(const std::string &path,
+                     uint32_t required_minor = PYENV_ABI_VERSION_MINOR) {
+    auto lib = std::make_shared<detail::Library>();
+    lib->path = path;
+    try {
+      lib->library.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    } catch (const std::exception &e) {
+      throw Error(PYENV_ERROR, "cannot load plugin " + path + ": " + e.what());
+    }
+    if (!lib->library.has("pyenv_abi_version")) {
+      throw Error(PYENV_ERROR,
+                  "plugin " + path + " does not export pyenv_abi_version: not a libpyenv plugin");
+    }
+    const uint32_t needed = (uint32_t{PYENV_ABI_VERSION_MAJOR} << 16) | required_minor;
+    const uint32_t found = lib->library.get<uint32_t()>("pyenv_abi_version")();
+    if ((found >> 16) != PYENV_ABI_VERSION_MAJOR || (found & 0xffffu) < required_minor) {
+      throw Error(PYENV_ERROR, "plugin " + path + " has ABI " + detail::version_text(found) +
+                                   ", but this host needs ABI " + detail::version_text(needed) +
+                                   " (same major, minor at least " +
+                                   std::to_string(required_minor) + ")");
+    }
+    Api &a = lib->api;
+    detail::resolve(*lib, a.abi_version, "pyenv_abi_version");
+    detail::resolve(*lib, a.version, "pyenv_version");
+    detail::resolve(*lib, a.last_error, "pyenv_last_error");
+    detail::resolve(*lib, a.create, "pyenv_create");
+    detail::resolve(*lib, a.open, "pyenv_open");
+    detail::resolve(*lib, a.create_environment, "pyenv_create_environment");
+    detail::resolve(*lib, a.close, "pyenv_close");
+    detail::resolve(*lib, a.environment_exec_type, "pyenv_environment_exec_type");
+    detail::resolve(*lib, a.environment_python_exec, "pyenv_environment_python_exec");
+    detail::resolve(*lib, a.environment_python_home, "pyenv_environment_python_home");
+    detail::resolve(*lib, a.environment_working_directory,
+                    "pyenv_environment_working_directory");
+    detail::resolve(*lib, a.environment_path_count, "pyenv_environment_path_count");
+    detail::resolve(*lib, a.environment_path_at, "pyenv_environment_path_at");
+    detail::resolve(*lib, a.environment_var_count, "pyenv_environment_var_count");
+    detail::resolve(*lib, a.environment_var_at, "pyenv_environment_var_at");
+    detail::resolve(*lib, a.environment_getenv, "pyenv_environment_getenv");
+    detail::resolve(*lib, a.environment_to_json, "pyenv_environment_to_json");
+    detail::resolve(*lib, a.environment_free, "pyenv_environment_free");
+    return Plugin(std::move(lib));
+  }
+
+  const Api &api() const { return lib_->api; }
+  const std::string &path() const { return lib_->path; }
+  uint32_t abi_version() const { return lib_->api.abi_version(); }
+  std::string version() const { return detail::or_empty(lib_->api.version()); }
+
+  Manager create(const Options &options) const {
+    auto callbacks = std::make_unique<Manager::Callbacks>();
+    callbacks->log = options.log;
+    callbacks->progress = options.progress;
+    std::vector<const char *> tmp_dirs;
+    for (const std::string &d : options.tmp_dirs) tmp_dirs.push_back(d.c_str());
+    std::vector<const char *> system_env;
+    for (const std::string &e : options.system_env) system_env.push_back(e.c_str());
+
+    pyenv_options o{};
+    o.struct_size = sizeof o;
+    o.job_id = options.job_id.c_str();
+    o.tmp_dirs = tmp_dirs.data();
+    o.tmp_dirs_count = tmp_dirs.size();
+    o.config_file = options.config_file ? options.config_file->c_str() : nullptr;
+    o.config_yaml = options.config_yaml ? options.config_yaml->c_str() : nullptr;
+    o.system_env = system_env.data();
+    o.system_env_count = system_env.size();
+    if (callbacks->log) {
+      o.log = [](void *user, int level, const char *message) {
+        try {  // nothing may unwind into the plugin
+          static_cast<Manager::Callbacks *>(user)->log(level, message);
+        } catch (...) {
+        }
+      };
+      o.log_user = callbacks.get();
+    }
+    if (callbacks->progress) {
+      o.progress = [](void *user, const char *phase, uint64_t done, uint64_t total) {
+        try {
+          static_cast<Manager::Callbacks *>(user)->progress(phase, done, total);
+        } catch (...) {
+        }
+      };
+      o.progress_user = callbacks.get();
+    }
+    Manager manager(lib_, std::move(callbacks));
+    detail::check(*lib_, lib_->api.create(&manager.handle_, &o));
+    return manager;
+  }
+
+ private:
+  explicit Plugin(detail::LibraryPtr lib) : lib_(std::move(lib)) {}
+  detail::LibraryPtr lib_;
+};
+
+}  // namespace pyenv::host
+
+#endif  // PYENV_HOST_HPP

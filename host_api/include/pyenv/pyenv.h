@@ -1,0 +1,194 @@
+/*
+ * pyenv.h - the C ABI of libpyenv, version 1.0.
+ *
+ * libpyenv prepares the Python environment of a streaming job's operator tasks. A host
+ * loads libpyenv.so with dlopen, resolves these functions with dlsym, and for each task:
+ * pyenv_create -> pyenv_open -> pyenv_create_environment -> ... -> pyenv_close.
+ *
+ * Names. Every exported symbol, type and macro starts with `pyenv_` / `PYENV_`. The plugin
+ * exports nothing else (version node PYENV_1.0).
+ *
+ * Compatibility. pyenv_abi_version() returns (MAJOR << 16) | MINOR of the loaded plugin.
+ * Functions and struct fields are only ever appended, which bumps the minor; any change
+ * that breaks an existing caller bumps the major. A host built against MAJOR.MINOR accepts
+ * a plugin with the same major and a minor at least as large, and refuses anything else
+ * before calling any other function. Structs passed in carry `struct_size`, so an old host
+ * and a new plugin agree on which fields exist: the plugin reads no field past
+ * `struct_size`, and refuses a size larger than any it knows.
+ *
+ * Errors. Every fallible function returns a pyenv_status. On failure its out-parameter is
+ * set to NULL and pyenv_last_error() tells what failed and where (the YAML key, the path,
+ * the archive entry). No C++ exception ever crosses this boundary.
+ *
+ * Threads. Every function may be called from any thread. A manager is used by one thread
+ * at a time; environments are immutable values and may be read from many threads at once.
+ *
+ * This header depends only on <stddef.h> and <stdint.h> and compiles as C99 and C++.
+ */
+#ifndef PYENV_PYENV_H
+#define PYENV_PYENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PYENV_ABI_VERSION_MAJOR 1
+#define PYENV_ABI_VERSION_MINOR 0
+#define PYENV_ABI_VERSION ((uint32_t)((PYENV_ABI_VERSION_MAJOR << 16) | PYENV_ABI_VERSION_MINOR))
+
+/** Result of every fallible call. */
+typedef enum pyenv_status {
+  PYENV_OK = 0,
+  PYENV_ERROR = -1,    /**< anything not below */
+  PYENV_EINVAL = -2,   /**< bad argument: NULL handle or out-param, unknown struct_size */
+  PYENV_ECONFIG = -3,  /**< invalid configuration: unknown key, wrong type, bad path */
+  PYENV_EIO = -4,      /**< filesystem failure: no space, no permission, cannot delete */
+  PYENV_EARCHIVE = -5, /**< archive unreadable, corrupt, unsafe or over its limits */
+  PYENV_ESTATE = -6,   /**< call out of order: create_environment before open, ... */
+  PYENV_EPYTHON = -7,  /**< python, pip or the embedded interpreter failed */
+  PYENV_ENOMEM = -8    /**< out of memory */
+} pyenv_status;
+
+/**
+ * The ABI version of the loaded plugin: (MAJOR << 16) | MINOR.
+ * Call this first and refuse the plugin unless its major equals PYENV_ABI_VERSION_MAJOR
+ * and its minor is at least the one the host was built against.
+ * Thread-safety: any thread, any time.
+ */
+uint32_t pyenv_abi_version(void);
+
+/**
+ * The library version, e.g. "0.1.0".
+ * Lifetime: a static string, valid until the plugin is unloaded.
+ */
+const char *pyenv_version(void);
+
+/**
+ * The calling thread's last error message, or "no error".
+ * Never NULL. Lifetime: valid until the next pyenv_ call on this thread.
+ * Thread-safety: each thread has its own message.
+ */
+const char *pyenv_last_error(void);
+
+/** A task's environment manager. Ownership: created by pyenv_create, freed by pyenv_close. */
+typedef struct pyenv_manager pyenv_manager;
+
+/**
+ * A prepared environment: a value that owns copies of its strings.
+ * Ownership: created by pyenv_create_environment, freed by pyenv_environment_free.
+ */
+typedef struct pyenv_environment pyenv_environment;
+
+/**
+ * Log sink. level: 0 debug, 1 info, 2 warn, 3 error. `message` is valid during the call.
+ * Thread-safety: may be called from any thread that is inside a pyenv_ call.
+ */
+typedef void (*pyenv_log_fn)(void *user, int level, const char *message);
+
+/**
+ * Progress sink. `phase` names the step ("files", "archives", "pip"); `done` and `total`
+ * count its units (bytes or entries; total 0 when unknown). `phase` is valid during the call.
+ */
+typedef void (*pyenv_progress_fn)(void *user, const char *phase, uint64_t done, uint64_t total);
+
+/**
+ * Options of pyenv_create. Zero-initialise, set struct_size = sizeof(pyenv_options), then
+ * fill what you need. Every pointer is read during pyenv_create only: the manager keeps
+ * copies.
+ */
+typedef struct pyenv_options {
+  uint32_t struct_size;              /**< sizeof(pyenv_options) as the host compiled it */
+  const char *job_id;                /**< required, non-empty */
+  const char *const *tmp_dirs;       /**< required, at least one */
+  size_t tmp_dirs_count;
+  const char *config_file;           /**< YAML file, or NULL */
+  const char *config_yaml;           /**< YAML text, or NULL; its keys override config_file's */
+  const char *const *system_env;     /**< "KEY=VALUE" strings, or NULL for none */
+  size_t system_env_count;
+  pyenv_log_fn log;                  /**< NULL: log to stderr at warn and above */
+  void *log_user;
+  pyenv_progress_fn progress;        /**< NULL: none */
+  void *progress_user;
+} pyenv_options;
+
+/**
+ * Creates a manager: checks the options and parses the configuration. Touches no disk.
+ * @param[out] out the new manager; NULL on failure.
+ * @return PYENV_OK; PYENV_EINVAL for a NULL argument, an empty job id, no tmp dirs or a bad
+ *         struct_size; PYENV_ECONFIG for an unreadable or invalid configuration.
+ * Ownership: the caller owns *out and releases it with pyenv_close.
+ */
+pyenv_status pyenv_create(pyenv_manager **out, const pyenv_options *options);
+
+/**
+ * Prepares the job's environment on disk: base directory, python files, archives,
+ * requirements. Managers of one job id and the same dependency configuration in one
+ * process share one base directory; the first open prepares it, the others wait for it.
+ * A failed open removes everything it created and may be retried.
+ * @return PYENV_OK; PYENV_ESTATE if already open; PYENV_ECONFIG for a missing path;
+ *         PYENV_EIO, PYENV_EARCHIVE, PYENV_EPYTHON as the failing step says.
+ * Thread-safety: one thread per manager; different managers may open concurrently.
+ */
+pyenv_status pyenv_open(pyenv_manager *manager);
+
+/**
+ * Builds the environment of an opened manager: interpreter configuration and variables.
+ * @param[out] out the environment; NULL on failure.
+ * @return PYENV_OK; PYENV_ESTATE before pyenv_open.
+ * Ownership: the caller owns *out and frees it with pyenv_environment_free.
+ */
+pyenv_status pyenv_create_environment(pyenv_manager *manager, pyenv_environment **out);
+
+/**
+ * Releases the manager. When it is the last open manager of its base directory, the
+ * directory is removed (retried with back-off; links are removed, never followed).
+ * Frees the manager and sets *manager = NULL even when the removal fails.
+ * @return PYENV_OK (also for NULL or *NULL); PYENV_EIO naming what could not be removed.
+ */
+pyenv_status pyenv_close(pyenv_manager **manager);
+
+/* Environment accessors. Strings returned are owned by the environment and valid until
+   pyenv_environment_free. The paths in an environment point into its manager's base
+   directory, which the last pyenv_close of that directory removes. Passing NULL for env
+   returns 0 / NULL. */
+
+/** Execution type: 0 = multi-thread (the only type of this version). */
+int pyenv_environment_exec_type(const pyenv_environment *env);
+/** The interpreter: absolute when it comes from an archive, else as configured. */
+const char *pyenv_environment_python_exec(const pyenv_environment *env);
+/** PYTHONHOME for the interpreter, or NULL when unset. */
+const char *pyenv_environment_python_home(const pyenv_environment *env);
+/** The directory Python runs in (the archives' directory), or NULL when unset. */
+const char *pyenv_environment_working_directory(const pyenv_environment *env);
+/** Number of module search paths (PYTHONPATH, in order). */
+size_t pyenv_environment_path_count(const pyenv_environment *env);
+/** The i-th search path, or NULL past the end. */
+const char *pyenv_environment_path_at(const pyenv_environment *env, size_t i);
+/** Number of environment variables. */
+size_t pyenv_environment_var_count(const pyenv_environment *env);
+/**
+ * The i-th variable, sorted by key.
+ * @param[out] key, value borrowed strings; NULL on failure.
+ * @return PYENV_OK; PYENV_EINVAL for NULL arguments or i past the end.
+ */
+pyenv_status pyenv_environment_var_at(const pyenv_environment *env, size_t i, const char **key,
+                                      const char **value);
+/** The value of variable `key`, or NULL when absent. */
+const char *pyenv_environment_getenv(const pyenv_environment *env, const char *key);
+/**
+ * The environment as JSON: {"exec_type": "MULTI_THREAD", "python_exec": "...",
+ * "python_home": "..." | null, "working_directory": "..." | null, "paths": [...],
+ * "env": {"KEY": "VALUE", ...}}. Lifetime: that of env.
+ */
+const char *pyenv_environment_to_json(const pyenv_environment *env);
+/** Frees the environment and sets *env = NULL. NULL or *NULL: nothing happens. */
+void pyenv_environment_free(pyenv_environment **env);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PYENV_PYENV_H */

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, running and testing libpyenv needs.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  cmake make g++ gcc binutils pkg-config \
+  libgtest-dev \
+  libyaml-cpp-dev libzip-dev libarchive-dev libdeflate-dev \
+  libboost-dev libboost-filesystem-dev \
+  python3 python3-dev python3-pip python3-venv \
+  zip unzip libarchive-tools >/dev/null

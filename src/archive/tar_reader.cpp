@@ -1,0 +1,76 @@
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <memory>
+#include <string>
+
+#include "archive/readers.hpp"
+#include "error.hpp"
+
+namespace pyenv::archive {
+namespace {
+
+struct ArchiveCloser {
+  void operator()(struct archive *a) const { archive_read_free(a); }
+};
+
+}  // namespace
+
+void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
+  const std::string label = "archive " + archive.string();
+  std::unique_ptr<struct archive, ArchiveCloser> in(archive_read_new());
+  if (!in) fail(Status::kNoMemory, label + ": cannot allocate a reader");
+  archive_read_support_filter_all(in.get());
+  archive_read_support_format_tar(in.get());
+  archive_read_support_format_gnutar(in.get());
+  if (archive_read_open_filename(in.get(), archive.c_str(), 256 * 1024) != ARCHIVE_OK) {
+    fail(Status::kArchive, label + ": not a readable tar: " + archive_error_string(in.get()));
+  }
+  for (;;) {
+    struct archive_entry *entry = nullptr;
+    int rc = archive_read_next_header(in.get(), &entry);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc < ARCHIVE_WARN) {
+      fail(Status::kArchive, label + ": corrupt or truncated after " +
+                                 std::to_string(out.stats().entries) +
+                                 " entries: " + archive_error_string(in.get()));
+    }
+    const char *raw_name = archive_entry_pathname(entry);
+    const std::string name = raw_name ? raw_name : "";
+    if (archive_entry_is_encrypted(entry)) out.refuse(name, "is encrypted");
+    const mode_t mode = archive_entry_perm(entry);
+    const time_t mtime = archive_entry_mtime(entry);
+    if (const char *target = archive_entry_hardlink(entry)) {
+      out.hardlink(name, target);
+      continue;
+    }
+    switch (archive_entry_filetype(entry)) {
+      case AE_IFDIR:
+        out.directory(name, mode, mtime);
+        break;
+      case AE_IFLNK: {
+        const char *target = archive_entry_symlink(entry);
+        out.symlink(name, target ? target : "", mtime);
+        break;
+      }
+      case AE_IFREG: {
+        const la_int64_t size = archive_entry_size(entry);
+        out.file(name, mode, mtime, size < 0 ? 0 : static_cast<uint64_t>(size),
+                 [&](char *buffer, size_t capacity) -> size_t {
+                   la_ssize_t n = archive_read_data(in.get(), buffer, capacity);
+                   if (n < 0) {
+                     out.refuse(name, std::string("is corrupt or truncated: ") +
+                                          archive_error_string(in.get()));
+                   }
+                   return static_cast<size_t>(n);
+                 });
+        break;
+      }
+      default:
+        out.refuse(name, "is a device, fifo or socket");
+    }
+  }
+  log.debug(label + ": " + std::to_string(out.stats().entries) + " tar entries");
+}
+
+}  // namespace pyenv::archive

@@ -1,0 +1,175 @@
+#include "archive/tree_writer.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "error.hpp"
+#include "util/fs.hpp"
+
+namespace pyenv::archive {
+namespace {
+
+constexpr size_t kBufferSize = 256 * 1024;
+
+void set_time(const fs::path &path, time_t mtime, int flags) {
+  if (mtime <= 0) return;
+  struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+  ::utimensat(AT_FDCWD, path.c_str(), times, flags);  // best effort: a time is not content
+}
+
+}  // namespace
+
+TreeWriter::TreeWriter(fs::path root, std::string label, const Limits &limits)
+    : root_(std::move(root)), label_(std::move(label)), limits_(limits) {}
+
+void TreeWriter::refuse(const std::string &name, const std::string &why) const {
+  fail(Status::kArchive, label_ + ": entry \"" + name + "\" " + why);
+}
+
+void TreeWriter::count_entry(const std::string &name) {
+  if (++stats_.entries > limits_.max_entries) {
+    refuse(name, "is past the limit of " + std::to_string(limits_.max_entries) +
+                     " entries (pyenv.archive.max-entries)");
+  }
+}
+
+fs::path TreeWriter::place(const std::string &name, Kind kind) {
+  count_entry(name);
+  std::optional<fs::path> rel = fsx::confined_relative(name);
+  if (!rel) refuse(name, "would create a file outside of " + root_.string());
+  if (rel->empty()) {
+    if (kind == Kind::kDirectory) return *rel;
+    refuse(name, "names the archive's root, which is a directory");
+  }
+  fs::path prefix;
+  for (const fs::path &part : rel->parent_path()) {
+    prefix /= part;
+    auto it = kinds_.find(prefix);
+    if (it == kinds_.end()) {
+      if (::mkdir((root_ / prefix).c_str(), 0700) != 0) {
+        fail(Status::kIo, errno_message(label_ + ": cannot create " + (root_ / prefix).string(),
+                                        errno));
+      }
+      kinds_.emplace(prefix, Kind::kDirectory);
+      dirs_.emplace(prefix, Dir{prefix, 0755, 0});
+    } else if (it->second == Kind::kLink) {
+      refuse(name, "would be written through the symbolic link \"" + prefix.string() + "\"");
+    } else if (it->second == Kind::kFile) {
+      refuse(name, "lies under \"" + prefix.string() + "\", which is a file");
+    }
+  }
+  auto it = kinds_.find(*rel);
+  if (it != kinds_.end()) {
+    if (it->second == Kind::kDirectory && kind == Kind::kDirectory) return *rel;
+    refuse(name, "appears twice in the archive (as \"" + rel->string() + "\")");
+  }
+  kinds_.emplace(*rel, kind);
+  return *rel;
+}
+
+void TreeWriter::directory(const std::string &name, mode_t mode, time_t mtime) {
+  fs::path rel = place(name, Kind::kDirectory);
+  if (rel.empty()) return;
+  auto [it, created] = dirs_.try_emplace(rel, Dir{rel, safe_mode(mode), mtime});
+  if (created) {
+    if (::mkdir((root_ / rel).c_str(), 0700) != 0) {
+      fail(Status::kIo,
+           errno_message(label_ + ": cannot create " + (root_ / rel).string(), errno));
+    }
+  } else {
+    it->second = Dir{rel, safe_mode(mode), mtime};
+  }
+}
+
+void TreeWriter::file(const std::string &name, mode_t mode, time_t mtime, uint64_t expected_size,
+                      const Reader &read) {
+  fs::path path = root_ / place(name, Kind::kFile);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) fail(Status::kIo, errno_message(label_ + ": cannot create " + path.string(), errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::vector<char> buffer(kBufferSize);
+  uint64_t written = 0;
+  for (;;) {
+    size_t n = read(buffer.data(), buffer.size());
+    if (n == 0) break;
+    written += n;
+    stats_.bytes += n;
+    if (written > expected_size) {
+      refuse(name, "holds more than its declared " + std::to_string(expected_size) + " bytes");
+    }
+    if (stats_.bytes > limits_.max_bytes) {
+      refuse(name, "takes the archive past the limit of " + std::to_string(limits_.max_bytes) +
+                       " bytes (pyenv.archive.max-bytes)");
+    }
+    for (size_t off = 0; off < n;) {
+      ssize_t w = ::write(fd, buffer.data() + off, n - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        fail(Status::kIo, errno_message(label_ + ": cannot write " + path.string(), errno));
+      }
+      off += static_cast<size_t>(w);
+    }
+  }
+  if (written != expected_size) {
+    refuse(name, "is truncated: " + std::to_string(written) + " of " +
+                     std::to_string(expected_size) + " bytes");
+  }
+  ::fchmod(fd, safe_mode(mode));
+  if (mtime > 0) {
+    struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    ::futimens(fd, times);
+  }
+}
+
+void TreeWriter::symlink(const std::string &name, const std::string &target, time_t mtime) {
+  if (limits_.symlinks == SymlinkPolicy::kReject) {
+    refuse(name, "is a symbolic link, and pyenv.archive.symlinks is reject");
+  }
+  if (target.empty()) refuse(name, "is a symbolic link with an empty target");
+  if (target.find('\0') != std::string::npos) refuse(name, "has a link target holding NUL");
+  std::optional<fs::path> rel = fsx::confined_relative(name);
+  if (rel && limits_.symlinks == SymlinkPolicy::kWithin &&
+      (target.front() == '/' ||
+       !fsx::confined_relative((rel->parent_path() / target).string()))) {
+    refuse(name, "links to \"" + target +
+                     "\", outside the archive, and pyenv.archive.symlinks is within");
+  }
+  links_.push_back(Link{place(name, Kind::kLink), target, mtime});
+}
+
+void TreeWriter::hardlink(const std::string &name, const std::string &target) {
+  std::optional<fs::path> source = fsx::confined_relative(target);
+  auto it = source ? kinds_.find(*source) : kinds_.end();
+  if (it == kinds_.end() || it->second != Kind::kFile) {
+    refuse(name, "is a hard link to \"" + target + "\", which is not an earlier file of the archive");
+  }
+  fs::path path = root_ / place(name, Kind::kFile);
+  if (::link((root_ / *source).c_str(), path.c_str()) != 0) {
+    fail(Status::kIo, errno_message(label_ + ": cannot link " + path.string(), errno));
+  }
+}
+
+void TreeWriter::finish() {
+  for (const Link &link : links_) {
+    fs::path path = root_ / link.path;
+    if (::symlink(link.target.c_str(), path.c_str()) != 0) {
+      fail(Status::kIo, errno_message(label_ + ": cannot create link " + path.string(), errno));
+    }
+    set_time(path, link.mtime, AT_SYMLINK_NOFOLLOW);
+  }
+  // Children sort after their parents, so walking backwards applies modes deepest first.
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+    fs::path path = root_ / it->second.path;
+    ::chmod(path.c_str(), it->second.mode);
+    set_time(path, it->second.mtime, 0);
+  }
+}
+
+}  // namespace pyenv::archive

@@ -1,0 +1,139 @@
+#include "env/manager.hpp"
+
+#include <sstream>
+
+#include "error.hpp"
+
+namespace pyenv {
+namespace {
+
+std::vector<std::string> split_path_list(const std::string &text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ':')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string> &items, char sep) {
+  std::string out;
+  for (const std::string &item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
+}  // namespace
+
+EnvironmentManager::EnvironmentManager(ManagerOptions options) : options_(std::move(options)) {
+  if (options_.job_id.empty()) fail(Status::kInvalid, "job_id: must not be empty");
+  if (options_.tmp_dirs.empty()) fail(Status::kInvalid, "tmp_dirs: at least one is required");
+  for (size_t i = 0; i < options_.tmp_dirs.size(); ++i) {
+    if (options_.tmp_dirs[i].empty()) {
+      fail(Status::kInvalid, "tmp_dirs[" + std::to_string(i) + "]: must not be empty");
+    }
+    options_.tmp_dirs[i] = fs::absolute(options_.tmp_dirs[i]).lexically_normal();
+  }
+  config_ = parse_config(options_.config);
+}
+
+EnvironmentManager::~EnvironmentManager() {
+  try {
+    close();
+  } catch (const std::exception &e) {
+    options_.log.warn(e.what());
+  }
+}
+
+void EnvironmentManager::open() {
+  if (is_open()) fail(Status::kState, "open: the manager of job " + options_.job_id + " is already open");
+  const std::string key = options_.job_id + '\0' + config_.dependency_fingerprint();
+  lease_ = JobRegistry::instance().acquire(key, [&] {
+    return stage_job(config_, options_.tmp_dirs, options_.system_env, options_.log);
+  });
+  variables_ = build_variables();
+}
+
+std::map<std::string, std::string> EnvironmentManager::build_variables() const {
+  const StagedJob &job = *lease_.job;
+  std::map<std::string, std::string> vars;
+  if (config_.systemenv_enabled) vars = options_.system_env;
+
+  // requirements site-packages : python.pythonpath : python.files : system PYTHONPATH
+  std::vector<std::string> pythonpath = job.site_packages;
+  for (const std::string &p : split_path_list(config_.pythonpath)) pythonpath.push_back(p);
+  for (const std::string &p : job.file_paths) pythonpath.push_back(p);
+  if (auto it = vars.find("PYTHONPATH"); it != vars.end()) {
+    for (const std::string &p : split_path_list(it->second)) pythonpath.push_back(p);
+  }
+  if (pythonpath.empty()) {
+    vars.erase("PYTHONPATH");
+  } else {
+    vars["PYTHONPATH"] = join(pythonpath, ':');
+  }
+
+  vars["BOOT_LOG_DIR"] = job.base_dir.string();
+  vars["PYFLINK_GATEWAY_DISABLED"] = "true";
+  vars["python"] = config_.executable;
+  if (job.working_dir) vars["_PYTHON_WORKING_DIR"] = job.working_dir->string();
+  if (config_.requirements) {
+    vars["_PYTHON_REQUIREMENTS_FILE"] = config_.requirements->file.string();
+    if (config_.requirements->cache_dir) {
+      vars["_PYTHON_REQUIREMENTS_CACHE"] = config_.requirements->cache_dir->string();
+    }
+    const fs::path install_dir = job.base_dir / "python-requirements";
+    vars["_PYTHON_REQUIREMENTS_INSTALL_DIR"] = install_dir.string();
+    if (job.requirements_install_dir) {
+      const std::string bin = (*job.requirements_install_dir / "bin").string();
+      auto path = vars.find("PATH");
+      vars["PATH"] = path == vars.end() || path->second.empty() ? bin : bin + ":" + path->second;
+    }
+  }
+  return vars;
+}
+
+const std::map<std::string, std::string> &EnvironmentManager::variables() const {
+  if (!is_open()) fail(Status::kState, "the manager of job " + options_.job_id + " is not open");
+  return variables_;
+}
+
+Environment EnvironmentManager::create_environment() const {
+  if (!is_open()) {
+    fail(Status::kState, "create_environment: call open first (job " + options_.job_id + ")");
+  }
+  const StagedJob &job = *lease_.job;
+  Environment env;
+  env.python_exec = config_.executable;
+  if (job.working_dir) {
+    env.working_directory = job.working_dir->string();
+    if (auto in_archive = config_.executable_home_in_archives()) {
+      env.python_home = (*job.working_dir / in_archive->home).string();
+      env.python_exec = (*job.working_dir / in_archive->executable).string();
+    }
+  }
+  if (auto it = variables_.find("PYTHONPATH"); it != variables_.end()) {
+    env.paths = split_path_list(it->second);
+  }
+  env.variables = variables_;
+  return env;
+}
+
+fs::path EnvironmentManager::base_dir() const {
+  return is_open() ? lease_.job->base_dir : fs::path();
+}
+
+void EnvironmentManager::close() {
+  if (!is_open()) return;
+  variables_.clear();
+  std::vector<std::string> failures = JobRegistry::instance().release(lease_);
+  if (!failures.empty()) {
+    std::string message = "close: could not remove all of the base directory:";
+    for (const std::string &f : failures) message += "\n  " + f;
+    fail(Status::kIo, message);
+  }
+}
+
+}  // namespace pyenv

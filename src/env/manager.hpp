@@ -1,0 +1,61 @@
+// One task's environment manager: create -> open -> create_environment -> close.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "env/environment.hpp"
+#include "env/job_registry.hpp"
+#include "env/staging.hpp"
+#include "util/log.hpp"
+
+namespace pyenv {
+
+struct ManagerOptions {
+  std::string job_id;
+  std::vector<fs::path> tmp_dirs;
+  ConfigSources config;
+  SystemEnv system_env;
+  Logger log;
+};
+
+class EnvironmentManager {
+ public:
+  // Validates the options and parses the configuration; touches no disk.
+  // Throws Error(kInvalid) for an empty job id or no tmp dirs, Error(kConfig) for the rest.
+  explicit EnvironmentManager(ManagerOptions options);
+  ~EnvironmentManager();
+  EnvironmentManager(const EnvironmentManager &) = delete;
+  EnvironmentManager &operator=(const EnvironmentManager &) = delete;
+
+  // Stages the job, or joins the manager of the same job and configuration that did.
+  // Throws Error(kState) when already open.
+  void open();
+  bool is_open() const { return lease_.job != nullptr; }
+
+  // The environment variables for Python (available after open).
+  const std::map<std::string, std::string> &variables() const;
+  // Throws Error(kState) before open.
+  Environment create_environment() const;
+  // The base directory (empty before open).
+  fs::path base_dir() const;
+
+  // Releases the job; the last manager removes the base directory. Throws Error(kIo)
+  // listing what could not be removed; the manager is closed either way.
+  void close();
+
+  const Config &config() const { return config_; }
+
+ private:
+  std::map<std::string, std::string> build_variables() const;
+
+  ManagerOptions options_;
+  Config config_;
+  JobRegistry::Lease lease_;
+  std::map<std::string, std::string> variables_;
+};
+
+}  // namespace pyenv

@@ -1,0 +1,31 @@
+// What open() puts on disk for a job: the base directory with its python files, archives
+// and requirements. Built once per job and configuration, shared by the job's managers.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "util/log.hpp"
+
+namespace pyenv {
+
+using SystemEnv = std::map<std::string, std::string>;
+
+struct StagedJob {
+  fs::path base_dir;                    // <tmp>/python-dist-<uuid>
+  std::vector<std::string> file_paths;  // PYTHONPATH entries of python.files, in order
+  std::optional<fs::path> working_dir;  // python-archives/, when there are archives
+  std::optional<fs::path> requirements_install_dir;
+  std::vector<std::string> site_packages;  // of the requirements install, purelib first
+};
+
+// Creates the base directory in one of `tmp_dirs` and stages everything the configuration
+// names. On failure removes all it created and throws.
+StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
+                    const SystemEnv &system_env, const Logger &log);
+
+}  // namespace pyenv
