@@ -34,7 +34,9 @@ using ZipFileHandle = std::unique_ptr<zip_file_t, ZipFileCloser>;
 void read_zip(const fs::path &archive, TreeWriter &out, const Logger &log) {
   const std::string label = "archive " + archive.string();
   int code = 0;
-  ZipHandle zip(zip_open(archive.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code));
+  // No ZIP_CHECKCONS: it refuses zips written with data descriptors (Java, libarchive),
+  // which are common; every entry's size and CRC are still checked while it is read.
+  ZipHandle zip(zip_open(archive.c_str(), ZIP_RDONLY, &code));
   if (!zip) fail(Status::kArchive, label + ": not a readable zip: " + zip_message(code));
   zip_int64_t count = zip_get_num_entries(zip.get(), 0);
   log.debug(label + ": " + std::to_string(count) + " zip entries");
