@@ -46,7 +46,7 @@ Stats extract(const fs::path &archive, const fs::path &destination, const Limits
   try {
     TreeWriter writer(staging, "archive " + archive.string(), limits);
     if (format == Format::kZip) {
-      read_zip(archive, writer, log);
+      read_zip(archive, writer, log, limits.threads);
     } else {
       read_tar(archive, writer, log);
     }

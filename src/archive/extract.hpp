@@ -23,6 +23,7 @@ struct Limits {
   uint64_t max_bytes = 16ull << 30;
   uint64_t max_entries = 1000000;
   SymlinkPolicy symlinks = SymlinkPolicy::kPreserve;
+  unsigned threads = 0;  // zip extraction workers; 0: one per core
 };
 
 struct Stats {

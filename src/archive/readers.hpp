@@ -7,7 +7,9 @@
 
 namespace pyenv::archive {
 
-void read_zip(const std::filesystem::path &archive, TreeWriter &out, const Logger &log);
+// `threads`: workers writing files at once, each with its own handle; 0 = one per core.
+void read_zip(const std::filesystem::path &archive, TreeWriter &out, const Logger &log,
+              unsigned threads);
 void read_tar(const std::filesystem::path &archive, TreeWriter &out, const Logger &log);
 
 }  // namespace pyenv::archive

@@ -13,8 +13,6 @@
 namespace pyenv::archive {
 namespace {
 
-constexpr size_t kBufferSize = 256 * 1024;
-
 void set_time(const fs::path &path, time_t mtime, int flags) {
   if (mtime <= 0) return;
   struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
@@ -31,7 +29,7 @@ void TreeWriter::refuse(const std::string &name, const std::string &why) const {
 }
 
 void TreeWriter::count_entry(const std::string &name) {
-  if (++stats_.entries > limits_.max_entries) {
+  if (++entries_ > limits_.max_entries) {
     refuse(name, "is past the limit of " + std::to_string(limits_.max_entries) +
                      " entries (pyenv.archive.max-entries)");
   }
@@ -85,31 +83,31 @@ void TreeWriter::directory(const std::string &name, mode_t mode, time_t mtime) {
   }
 }
 
-void TreeWriter::file(const std::string &name, mode_t mode, time_t mtime, uint64_t expected_size,
-                      const Reader &read) {
-  fs::path path = root_ / place(name, Kind::kFile);
+fs::path TreeWriter::place_file(const std::string &name) { return root_ / place(name, Kind::kFile); }
+
+void TreeWriter::write_file(const std::string &name, const fs::path &path, mode_t mode,
+                            time_t mtime, uint64_t expected_size, const Reader &read,
+                            char *buffer, size_t capacity) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) fail(Status::kIo, errno_message(label_ + ": cannot create " + path.string(), errno));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  std::vector<char> buffer(kBufferSize);
   uint64_t written = 0;
   for (;;) {
-    size_t n = read(buffer.data(), buffer.size());
+    size_t n = read(buffer, capacity);
     if (n == 0) break;
     written += n;
-    stats_.bytes += n;
     if (written > expected_size) {
       refuse(name, "holds more than its declared " + std::to_string(expected_size) + " bytes");
     }
-    if (stats_.bytes > limits_.max_bytes) {
+    if (bytes_.fetch_add(n) + n > limits_.max_bytes) {
       refuse(name, "takes the archive past the limit of " + std::to_string(limits_.max_bytes) +
                        " bytes (pyenv.archive.max-bytes)");
     }
     for (size_t off = 0; off < n;) {
-      ssize_t w = ::write(fd, buffer.data() + off, n - off);
+      ssize_t w = ::write(fd, buffer + off, n - off);
       if (w < 0) {
         if (errno == EINTR) continue;
         fail(Status::kIo, errno_message(label_ + ": cannot write " + path.string(), errno));

@@ -1,9 +1,14 @@
 // Writes the entries of one archive into a directory, refusing anything unsafe. Format
 // readers feed it entries in archive order; it knows nothing of zip or tar.
+//
+// Threads: placing entries (directory, place_file, symlink, hardlink, finish) happens on
+// one thread, in archive order, because that is where the safety rules are decided.
+// write_file may then run on many threads at once, each on its own placed file.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -27,7 +32,20 @@ class TreeWriter {
   void directory(const std::string &name, mode_t mode, time_t mtime);
   // `expected_size` is what the archive declares; writing more or less is refused.
   void file(const std::string &name, mode_t mode, time_t mtime, uint64_t expected_size,
-            const Reader &read);
+            const Reader &read) {
+    if (buffer_.empty()) buffer_.resize(kBufferSize);
+    write_file(name, place_file(name), mode, mtime, expected_size, read, buffer_.data(),
+               buffer_.size());
+  }
+  // Validates a regular file's name and creates its parent directories; returns the path
+  // that write_file fills.
+  fs::path place_file(const std::string &name);
+  // Thread-safe. Creates `path` (from place_file) with the bytes `read` gives, through the
+  // caller's `buffer`.
+  void write_file(const std::string &name, const fs::path &path, mode_t mode, time_t mtime,
+                  uint64_t expected_size, const Reader &read, char *buffer, size_t capacity);
+
+  static constexpr size_t kBufferSize = 256 * 1024;
   void symlink(const std::string &name, const std::string &target, time_t mtime);
   // A tar hard link to an earlier regular file of the same archive.
   void hardlink(const std::string &name, const std::string &target);
@@ -36,7 +54,7 @@ class TreeWriter {
 
   [[noreturn]] void refuse(const std::string &name, const std::string &why) const;
 
-  const Stats &stats() const { return stats_; }
+  Stats stats() const { return Stats{entries_, bytes_.load()}; }
 
  private:
   enum class Kind { kDirectory, kFile, kLink };
@@ -49,7 +67,9 @@ class TreeWriter {
   fs::path root_;
   std::string label_;
   Limits limits_;
-  Stats stats_;
+  std::vector<char> buffer_;  // for file(), on the placing thread
+  uint64_t entries_ = 0;
+  std::atomic<uint64_t> bytes_{0};
   std::map<fs::path, Kind> kinds_;
   struct Link {
     fs::path path;

@@ -38,7 +38,8 @@ void require_exists(const std::string &key, const std::string &spec, const fs::p
 }
 
 archive::Limits limits_of(const Config &config) {
-  return archive::Limits{config.archive_max_bytes, config.archive_max_entries, config.symlinks};
+  return archive::Limits{config.archive_max_bytes, config.archive_max_entries, config.symlinks,
+                         config.extract_threads};
 }
 
 fs::path make_base_dir(const std::vector<fs::path> &tmp_dirs) {
