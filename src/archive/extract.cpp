@@ -27,9 +27,11 @@ Format detect_format(const fs::path &archive) {
     return static_cast<size_t>(n) >= len && std::memcmp(head, magic, len) == 0;
   };
   if (starts("PK\x03\x04", 4) || starts("PK\x05\x06", 4)) return Format::kZip;
-  if (starts("\x1f\x8b", 2) || starts("BZh", 3) || starts("\xfd" "7zXZ\x00", 6) ||
-      starts("\x28\xb5\x2f\xfd", 4) ||
-      (n >= 262 && std::memcmp(head + 257, "ustar", 5) == 0)) {
+  if (starts("\x1f\x8b", 2) || starts("BZh", 3) ||
+      starts("\xfd"
+             "7zXZ\x00",
+             6) ||
+      starts("\x28\xb5\x2f\xfd", 4) || (n >= 262 && std::memcmp(head + 257, "ustar", 5) == 0)) {
     return Format::kTar;
   }
   fail(Status::kArchive, "archive " + archive.string() +
@@ -39,9 +41,8 @@ Format detect_format(const fs::path &archive) {
 Stats extract(const fs::path &archive, const fs::path &destination, const Limits &limits,
               const Logger &log) {
   const Format format = detect_format(archive);
-  const fs::path staging = destination.parent_path() /
-                           ("." + destination.filename().string() + ".staging-" +
-                            fsx::random_uuid());
+  const fs::path staging = destination.parent_path() / ("." + destination.filename().string() +
+                                                        ".staging-" + fsx::random_uuid());
   fsx::make_directory(staging);
   try {
     TreeWriter writer(staging, "archive " + archive.string(), limits);

@@ -3,6 +3,8 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "archive/readers.hpp"
 #include "error.hpp"
@@ -26,6 +28,7 @@ void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
   if (archive_read_open_filename(in.get(), archive.c_str(), 256 * 1024) != ARCHIVE_OK) {
     fail(Status::kArchive, label + ": not a readable tar: " + archive_error_string(in.get()));
   }
+  std::vector<char> buffer(TreeWriter::kBufferSize);
   for (;;) {
     struct archive_entry *entry = nullptr;
     int rc = archive_read_next_header(in.get(), &entry);
@@ -56,13 +59,13 @@ void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
       case AE_IFREG: {
         const la_int64_t size = archive_entry_size(entry);
         out.file(name, mode, mtime, size < 0 ? 0 : static_cast<uint64_t>(size),
-                 [&](char *buffer, size_t capacity) -> size_t {
-                   la_ssize_t n = archive_read_data(in.get(), buffer, capacity);
+                 [&]() -> std::string_view {
+                   la_ssize_t n = archive_read_data(in.get(), buffer.data(), buffer.size());
                    if (n < 0) {
                      out.refuse(name, std::string("is corrupt or truncated: ") +
                                           archive_error_string(in.get()));
                    }
-                   return static_cast<size_t>(n);
+                   return std::string_view(buffer.data(), static_cast<size_t>(n));
                  });
         break;
       }

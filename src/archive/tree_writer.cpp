@@ -49,8 +49,8 @@ fs::path TreeWriter::place(const std::string &name, Kind kind) {
     auto it = kinds_.find(prefix);
     if (it == kinds_.end()) {
       if (::mkdir((root_ / prefix).c_str(), 0700) != 0) {
-        fail(Status::kIo, errno_message(label_ + ": cannot create " + (root_ / prefix).string(),
-                                        errno));
+        fail(Status::kIo,
+             errno_message(label_ + ": cannot create " + (root_ / prefix).string(), errno));
       }
       kinds_.emplace(prefix, Kind::kDirectory);
       dirs_.emplace(prefix, Dir{prefix, 0755, 0});
@@ -75,19 +75,19 @@ void TreeWriter::directory(const std::string &name, mode_t mode, time_t mtime) {
   auto [it, created] = dirs_.try_emplace(rel, Dir{rel, safe_mode(mode), mtime});
   if (created) {
     if (::mkdir((root_ / rel).c_str(), 0700) != 0) {
-      fail(Status::kIo,
-           errno_message(label_ + ": cannot create " + (root_ / rel).string(), errno));
+      fail(Status::kIo, errno_message(label_ + ": cannot create " + (root_ / rel).string(), errno));
     }
   } else {
     it->second = Dir{rel, safe_mode(mode), mtime};
   }
 }
 
-fs::path TreeWriter::place_file(const std::string &name) { return root_ / place(name, Kind::kFile); }
+fs::path TreeWriter::place_file(const std::string &name) {
+  return root_ / place(name, Kind::kFile);
+}
 
 void TreeWriter::write_file(const std::string &name, const fs::path &path, mode_t mode,
-                            time_t mtime, uint64_t expected_size, const Reader &read,
-                            char *buffer, size_t capacity) {
+                            time_t mtime, uint64_t expected_size, const Chunks &next) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) fail(Status::kIo, errno_message(label_ + ": cannot create " + path.string(), errno));
   struct Closer {
@@ -96,7 +96,8 @@ void TreeWriter::write_file(const std::string &name, const fs::path &path, mode_
   } closer{fd};
   uint64_t written = 0;
   for (;;) {
-    size_t n = read(buffer, capacity);
+    const std::string_view chunk = next();
+    const size_t n = chunk.size();
     if (n == 0) break;
     written += n;
     if (written > expected_size) {
@@ -107,7 +108,7 @@ void TreeWriter::write_file(const std::string &name, const fs::path &path, mode_
                        " bytes (pyenv.archive.max-bytes)");
     }
     for (size_t off = 0; off < n;) {
-      ssize_t w = ::write(fd, buffer + off, n - off);
+      ssize_t w = ::write(fd, chunk.data() + off, n - off);
       if (w < 0) {
         if (errno == EINTR) continue;
         fail(Status::kIo, errno_message(label_ + ": cannot write " + path.string(), errno));
@@ -134,8 +135,7 @@ void TreeWriter::symlink(const std::string &name, const std::string &target, tim
   if (target.find('\0') != std::string::npos) refuse(name, "has a link target holding NUL");
   std::optional<fs::path> rel = fsx::confined_relative(name);
   if (rel && limits_.symlinks == SymlinkPolicy::kWithin &&
-      (target.front() == '/' ||
-       !fsx::confined_relative((rel->parent_path() / target).string()))) {
+      (target.front() == '/' || !fsx::confined_relative((rel->parent_path() / target).string()))) {
     refuse(name, "links to \"" + target +
                      "\", outside the archive, and pyenv.archive.symlinks is within");
   }
@@ -146,7 +146,8 @@ void TreeWriter::hardlink(const std::string &name, const std::string &target) {
   std::optional<fs::path> source = fsx::confined_relative(target);
   auto it = source ? kinds_.find(*source) : kinds_.end();
   if (it == kinds_.end() || it->second != Kind::kFile) {
-    refuse(name, "is a hard link to \"" + target + "\", which is not an earlier file of the archive");
+    refuse(name,
+           "is a hard link to \"" + target + "\", which is not an earlier file of the archive");
   }
   fs::path path = root_ / place(name, Kind::kFile);
   if (::link((root_ / *source).c_str(), path.c_str()) != 0) {

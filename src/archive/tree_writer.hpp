@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "archive/extract.hpp"
@@ -22,9 +23,9 @@ namespace pyenv::archive {
 
 class TreeWriter {
  public:
-  // Reads up to `capacity` bytes of the current entry into `buffer`; returns 0 at its end.
-  // Throws Error(kArchive) on corrupt data.
-  using Reader = std::function<size_t(char *buffer, size_t capacity)>;
+  // Gives the next piece of the current entry's bytes, empty at its end; the piece stays
+  // valid until the next call. Throws Error(kArchive) on corrupt data.
+  using Chunks = std::function<std::string_view()>;
 
   // `root` must be an existing, empty directory. `label` names the archive in messages.
   TreeWriter(fs::path root, std::string label, const Limits &limits);
@@ -32,19 +33,17 @@ class TreeWriter {
   void directory(const std::string &name, mode_t mode, time_t mtime);
   // `expected_size` is what the archive declares; writing more or less is refused.
   void file(const std::string &name, mode_t mode, time_t mtime, uint64_t expected_size,
-            const Reader &read) {
-    if (buffer_.empty()) buffer_.resize(kBufferSize);
-    write_file(name, place_file(name), mode, mtime, expected_size, read, buffer_.data(),
-               buffer_.size());
+            const Chunks &next) {
+    write_file(name, place_file(name), mode, mtime, expected_size, next);
   }
   // Validates a regular file's name and creates its parent directories; returns the path
   // that write_file fills.
   fs::path place_file(const std::string &name);
-  // Thread-safe. Creates `path` (from place_file) with the bytes `read` gives, through the
-  // caller's `buffer`.
+  // Thread-safe. Creates `path` (from place_file) with the bytes `next` gives.
   void write_file(const std::string &name, const fs::path &path, mode_t mode, time_t mtime,
-                  uint64_t expected_size, const Reader &read, char *buffer, size_t capacity);
+                  uint64_t expected_size, const Chunks &next);
 
+  // What streaming readers read at a time.
   static constexpr size_t kBufferSize = 256 * 1024;
   void symlink(const std::string &name, const std::string &target, time_t mtime);
   // A tar hard link to an earlier regular file of the same archive.
@@ -67,7 +66,6 @@ class TreeWriter {
   fs::path root_;
   std::string label_;
   Limits limits_;
-  std::vector<char> buffer_;  // for file(), on the placing thread
   uint64_t entries_ = 0;
   std::atomic<uint64_t> bytes_{0};
   std::map<fs::path, Kind> kinds_;
