@@ -73,7 +73,7 @@ Entry link_entry(const std::string &name, const std::string &target) {
   return Entry{name, target, static_cast<mode_t>(S_IFLNK | 0777), ""};
 }
 
-void write_zip(const fs::path &path, const std::vector<Entry> &entries) {
+void write_zip(const fs::path &path, const std::vector<Entry> &entries, bool stored) {
   int error = 0;
   zip_t *zip = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
   if (zip == nullptr) throw std::runtime_error("zip_open failed for " + path.string());
@@ -87,6 +87,7 @@ void write_zip(const fs::path &path, const std::vector<Entry> &entries) {
       index = zip_file_add(zip, e.name.c_str(), src, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE);
     }
     if (index < 0) throw std::runtime_error(std::string("zip add failed: ") + zip_strerror(zip));
+    if (stored) zip_set_file_compression(zip, static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0);
     if (e.mode == 0) {
       zip_file_set_external_attributes(zip, static_cast<zip_uint64_t>(index), 0, ZIP_OPSYS_DOS, 0);
     } else {

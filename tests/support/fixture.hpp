@@ -48,8 +48,9 @@ Entry file_entry(const std::string &name, const std::string &data, mode_t perm =
 Entry dir_entry(const std::string &name, mode_t perm = 0755);
 Entry link_entry(const std::string &name, const std::string &target);
 
-// Writes a real zip with libzip (deflate), Unix modes in the external attributes.
-void write_zip(const fs::path &path, const std::vector<Entry> &entries);
+// Writes a real zip with libzip (deflate, or stored when `stored`), Unix modes in the
+// external attributes.
+void write_zip(const fs::path &path, const std::vector<Entry> &entries, bool stored = false);
 // Writes a real tar with libarchive; `filter` is "none", "gzip", "bzip2", "xz" or "zstd".
 void write_tar(const fs::path &path, const std::vector<Entry> &entries,
                const std::string &filter = "gzip");
