@@ -13,7 +13,7 @@ struct Environment {
   std::string python_exec;
   std::optional<std::string> python_home;
   std::optional<std::string> working_directory;
-  std::vector<std::string> paths;               // PYTHONPATH, in order
+  std::vector<std::string> paths;                // PYTHONPATH, in order
   std::map<std::string, std::string> variables;  // sorted by key
 
   // {"exec_type", "python_exec", "python_home", "working_directory", "paths", "env"}

@@ -5,9 +5,9 @@
 namespace pyenv {
 
 struct JobRegistry::Slot {
-  std::mutex preparing;                   // held while the job is prepared
-  std::shared_ptr<const StagedJob> job;   // set once prepared; read under `preparing`
-  int users = 0;                          // guarded by the registry's mutex
+  std::mutex preparing;                  // held while the job is prepared
+  std::shared_ptr<const StagedJob> job;  // set once prepared; read under `preparing`
+  int users = 0;                         // guarded by the registry's mutex
 };
 
 JobRegistry &JobRegistry::instance() {

@@ -1,32 +1,8 @@
 #include "env/manager.hpp"
 
-#include <sstream>
-
 #include "error.hpp"
 
 namespace pyenv {
-namespace {
-
-std::vector<std::string> split_path_list(const std::string &text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ':')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string> &items, char sep) {
-  std::string out;
-  for (const std::string &item : items) {
-    if (!out.empty()) out += sep;
-    out += item;
-  }
-  return out;
-}
-
-}  // namespace
 
 EnvironmentManager::EnvironmentManager(ManagerOptions options) : options_(std::move(options)) {
   if (options_.job_id.empty()) fail(Status::kInvalid, "job_id: must not be empty");
@@ -49,50 +25,13 @@ EnvironmentManager::~EnvironmentManager() {
 }
 
 void EnvironmentManager::open() {
-  if (is_open()) fail(Status::kState, "open: the manager of job " + options_.job_id + " is already open");
+  if (is_open())
+    fail(Status::kState, "open: the manager of job " + options_.job_id + " is already open");
   const std::string key = options_.job_id + '\0' + config_.dependency_fingerprint();
   lease_ = JobRegistry::instance().acquire(key, [&] {
     return stage_job(config_, options_.tmp_dirs, options_.system_env, options_.log);
   });
-  variables_ = build_variables();
-}
-
-std::map<std::string, std::string> EnvironmentManager::build_variables() const {
-  const StagedJob &job = *lease_.job;
-  std::map<std::string, std::string> vars;
-  if (config_.systemenv_enabled) vars = options_.system_env;
-
-  // requirements site-packages : python.pythonpath : python.files : system PYTHONPATH
-  std::vector<std::string> pythonpath = job.site_packages;
-  for (const std::string &p : split_path_list(config_.pythonpath)) pythonpath.push_back(p);
-  for (const std::string &p : job.file_paths) pythonpath.push_back(p);
-  if (auto it = vars.find("PYTHONPATH"); it != vars.end()) {
-    for (const std::string &p : split_path_list(it->second)) pythonpath.push_back(p);
-  }
-  if (pythonpath.empty()) {
-    vars.erase("PYTHONPATH");
-  } else {
-    vars["PYTHONPATH"] = join(pythonpath, ':');
-  }
-
-  vars["BOOT_LOG_DIR"] = job.base_dir.string();
-  vars["PYFLINK_GATEWAY_DISABLED"] = "true";
-  vars["python"] = config_.executable;
-  if (job.working_dir) vars["_PYTHON_WORKING_DIR"] = job.working_dir->string();
-  if (config_.requirements) {
-    vars["_PYTHON_REQUIREMENTS_FILE"] = config_.requirements->file.string();
-    if (config_.requirements->cache_dir) {
-      vars["_PYTHON_REQUIREMENTS_CACHE"] = config_.requirements->cache_dir->string();
-    }
-    const fs::path install_dir = job.base_dir / "python-requirements";
-    vars["_PYTHON_REQUIREMENTS_INSTALL_DIR"] = install_dir.string();
-    if (job.requirements_install_dir) {
-      const std::string bin = (*job.requirements_install_dir / "bin").string();
-      auto path = vars.find("PATH");
-      vars["PATH"] = path == vars.end() || path->second.empty() ? bin : bin + ":" + path->second;
-    }
-  }
-  return vars;
+  variables_ = build_variables(config_, *lease_.job, options_.system_env);
 }
 
 const std::map<std::string, std::string> &EnvironmentManager::variables() const {

@@ -50,8 +50,6 @@ class EnvironmentManager {
   const Config &config() const { return config_; }
 
  private:
-  std::map<std::string, std::string> build_variables() const;
-
   ManagerOptions options_;
   Config config_;
   JobRegistry::Lease lease_;

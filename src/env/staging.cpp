@@ -4,18 +4,21 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <random>
 #include <set>
 
 #include "archive/extract.hpp"
 #include "error.hpp"
+#include "pip/pip.hpp"
 #include "util/fs.hpp"
 
 namespace pyenv {
 namespace {
 
 bool ends_with(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -103,17 +106,108 @@ void stage_archives(const Config &config, StagedJob &job, const Logger &log) {
   }
 }
 
+void install_requirements(const Config &config, StagedJob &job, const SystemEnv &system_env,
+                          const Logger &log) {
+  const fs::path install_dir = job.base_dir / "python-requirements";
+  // CONFORMANCE.md C4 checks the variables of a requirements job without running pip.
+  if (const char *skip = std::getenv("PYENV_TEST_SKIP_PIP"); skip && *skip == '1') {
+    log.warn("PYENV_TEST_SKIP_PIP=1: requirements are not installed (test hook)");
+    return;
+  }
+  pip::Request request;
+  request.requirements = *config.requirements;
+  request.python = config.executable;
+  if (auto in_archive = config.executable_home_in_archives(); in_archive && job.working_dir) {
+    request.python = (*job.working_dir / in_archive->executable).string();
+  }
+  request.install_dir = install_dir;
+  request.env = build_variables(config, job, system_env);
+  request.working_dir = job.working_dir;
+  request.timeout = config.pip_timeout;
+  request.attempts = config.pip_attempts;
+  auto start = std::chrono::steady_clock::now();
+  pip::Installed installed = pip::install(request, log);
+  log.info("pip installed " + config.requirements->file.string() + " into " + install_dir.string() +
+           " in " + format_seconds(seconds_since(start)));
+  job.requirements_install_dir = installed.install_dir;
+  job.site_packages = installed.site_packages;
+  job.scripts_dir = installed.scripts_dir;
+}
+
+std::string join_path_list(const std::vector<std::string> &items) {
+  std::string out;
+  for (const std::string &item : items) out += (out.empty() ? "" : ":") + item;
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> split_path_list(const std::string &text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(':', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> build_variables(const Config &config, const StagedJob &job,
+                                                   const SystemEnv &system_env) {
+  std::map<std::string, std::string> vars;
+  if (config.systemenv_enabled) vars = system_env;
+
+  // requirements site-packages : python.pythonpath : python.files : system PYTHONPATH
+  std::vector<std::string> pythonpath = job.site_packages;
+  for (const std::string &p : split_path_list(config.pythonpath)) pythonpath.push_back(p);
+  for (const std::string &p : job.file_paths) pythonpath.push_back(p);
+  if (auto it = vars.find("PYTHONPATH"); it != vars.end()) {
+    for (const std::string &p : split_path_list(it->second)) pythonpath.push_back(p);
+  }
+  if (pythonpath.empty()) {
+    vars.erase("PYTHONPATH");
+  } else {
+    vars["PYTHONPATH"] = join_path_list(pythonpath);
+  }
+
+  vars["BOOT_LOG_DIR"] = job.base_dir.string();
+  vars["PYFLINK_GATEWAY_DISABLED"] = "true";
+  vars["python"] = config.executable;
+  if (job.working_dir) vars["_PYTHON_WORKING_DIR"] = job.working_dir->string();
+  if (config.requirements) {
+    vars["_PYTHON_REQUIREMENTS_FILE"] = config.requirements->file.string();
+    if (config.requirements->cache_dir) {
+      vars["_PYTHON_REQUIREMENTS_CACHE"] = config.requirements->cache_dir->string();
+    }
+    vars["_PYTHON_REQUIREMENTS_INSTALL_DIR"] = (job.base_dir / "python-requirements").string();
+  }
+  if (job.requirements_install_dir) {
+    // <install dir>/bin (the reference appended "<install dir>:bin"); where the interpreter
+    // puts scripts elsewhere (Debian: <install dir>/local/bin), that directory comes first.
+    std::vector<std::string> path;
+    if (job.scripts_dir && *job.scripts_dir != *job.requirements_install_dir / "bin") {
+      path.push_back(job.scripts_dir->string());
+    }
+    path.push_back((*job.requirements_install_dir / "bin").string());
+    if (auto it = vars.find("PATH"); it != vars.end()) {
+      for (const std::string &p : split_path_list(it->second)) path.push_back(p);
+    }
+    vars["PATH"] = join_path_list(path);
+  }
+  return vars;
+}
 
 StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
                     const SystemEnv &system_env, const Logger &log) {
-  (void)system_env;
   auto start = std::chrono::steady_clock::now();
   StagedJob job;
   job.base_dir = make_base_dir(tmp_dirs);
   try {
     if (!config.files.empty()) stage_files(config, job, log);
     if (!config.archives.empty()) stage_archives(config, job, log);
+    if (config.requirements) install_requirements(config, job, system_env, log);
   } catch (...) {
     for (const std::string &failure : fsx::remove_tree(job.base_dir)) {
       log.warn("cleanup after failed open: " + failure);

@@ -16,12 +16,21 @@ namespace pyenv {
 using SystemEnv = std::map<std::string, std::string>;
 
 struct StagedJob {
-  fs::path base_dir;                    // <tmp>/python-dist-<uuid>
-  std::vector<std::string> file_paths;  // PYTHONPATH entries of python.files, in order
-  std::optional<fs::path> working_dir;  // python-archives/, when there are archives
-  std::optional<fs::path> requirements_install_dir;
-  std::vector<std::string> site_packages;  // of the requirements install, purelib first
+  fs::path base_dir;                                 // <tmp>/python-dist-<uuid>
+  std::vector<std::string> file_paths;               // PYTHONPATH entries of python.files, in order
+  std::optional<fs::path> working_dir;               // python-archives/, when there are archives
+  std::optional<fs::path> requirements_install_dir;  // set once pip has installed there
+  std::vector<std::string> site_packages;            // of the requirements install, purelib first
+  std::optional<fs::path> scripts_dir;               // where pip put console scripts
 };
+
+// The environment variables for Python of a (possibly partly) staged job: the system
+// environment when enabled, PYTHONPATH in DESIGN.md order, and Flink's managed keys.
+std::map<std::string, std::string> build_variables(const Config &config, const StagedJob &job,
+                                                   const SystemEnv &system_env);
+
+// A ':'-separated list's non-empty entries.
+std::vector<std::string> split_path_list(const std::string &text);
 
 // Creates the base directory in one of `tmp_dirs` and stages everything the configuration
 // names. On failure removes all it created and throws.

@@ -140,6 +140,22 @@ void write_tar(const fs::path &path, const std::vector<Entry> &entries, const st
   archive_write_free(a);
 }
 
+fs::path write_wheel(const fs::path &dir, const std::string &name, const std::string &version,
+                     const std::string &init_py) {
+  const std::string info = name + "-" + version + ".dist-info/";
+  const fs::path path = dir / (name + "-" + version + "-py3-none-any.whl");
+  fs::create_directories(dir);
+  write_zip(path, {file_entry(name + "/__init__.py", init_py),
+                   file_entry(info + "METADATA", "Metadata-Version: 2.1\nName: " + name +
+                                                      "\nVersion: " + version + "\n"),
+                   file_entry(info + "WHEEL",
+                              "Wheel-Version: 1.0\nGenerator: pyenv-tests\nRoot-Is-Purelib: "
+                              "true\nTag: py3-none-any\n"),
+                   file_entry(info + "RECORD", name + "/__init__.py,,\n" + info + "METADATA,,\n" +
+                                                   info + "WHEEL,,\n" + info + "RECORD,,\n")});
+  return path;
+}
+
 std::string plugin_path() {
   const char *env = std::getenv("PYENV_TEST_PLUGIN");
   return env && *env ? env : PYENV_PLUGIN_PATH;

@@ -55,6 +55,11 @@ void write_zip(const fs::path &path, const std::vector<Entry> &entries, bool sto
 void write_tar(const fs::path &path, const std::vector<Entry> &entries,
                const std::string &filter = "gzip");
 
+// Writes `<dir>/<name>-<version>-py3-none-any.whl`, a pure-Python wheel holding package
+// `<name>` whose __init__.py is `init_py`. Returns its path.
+fs::path write_wheel(const fs::path &dir, const std::string &name, const std::string &version,
+                     const std::string &init_py);
+
 // The plugin under test, loaded once per process from the build tree.
 const pyenv::host::Plugin &plugin();
 const pyenv::host::Api &api();

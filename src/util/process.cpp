@@ -1,0 +1,454 @@
+#include "util/process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+
+#include "error.hpp"
+
+namespace pyenv {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How long output may still arrive after the child has exited, from descendants it left
+// behind holding the pipe, before those are killed.
+constexpr milliseconds kLingerAfterExit{1000};
+// How often the child is checked for having exited, on kernels without pidfd_open (< 5.3),
+// where its exit cannot be polled for.
+constexpr milliseconds kReapTick{50};
+// With a pidfd every wake-up has a reason; this only keeps poll's int in range.
+constexpr milliseconds kLongWait = std::chrono::hours(1);
+// Output still read after the tree was killed: a descendant that left the session cannot be
+// killed with it and might write forever.
+constexpr size_t kMaxDrain = 4 << 20;
+// A "line" longer than this is delivered in pieces, so that output without newlines
+// cannot grow the buffer without bound.
+constexpr size_t kMaxLine = 1 << 20;
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(const Fd &) = delete;
+  Fd &operator=(const Fd &) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+class SpawnFileActions {
+ public:
+  SpawnFileActions() {
+    if (int err = ::posix_spawn_file_actions_init(&actions_)) {
+      fail(Status::kNoMemory, errno_message("posix_spawn_file_actions_init", err));
+    }
+  }
+  SpawnFileActions(const SpawnFileActions &) = delete;
+  SpawnFileActions &operator=(const SpawnFileActions &) = delete;
+  ~SpawnFileActions() { ::posix_spawn_file_actions_destroy(&actions_); }
+  posix_spawn_file_actions_t *get() { return &actions_; }
+
+ private:
+  posix_spawn_file_actions_t actions_;
+};
+
+class SpawnAttributes {
+ public:
+  SpawnAttributes() {
+    if (int err = ::posix_spawnattr_init(&attributes_)) {
+      fail(Status::kNoMemory, errno_message("posix_spawnattr_init", err));
+    }
+  }
+  SpawnAttributes(const SpawnAttributes &) = delete;
+  SpawnAttributes &operator=(const SpawnAttributes &) = delete;
+  ~SpawnAttributes() { ::posix_spawnattr_destroy(&attributes_); }
+  posix_spawnattr_t *get() { return &attributes_; }
+
+ private:
+  posix_spawnattr_t attributes_;
+};
+
+void check_spawn_setup(int err, const std::string &program, const char *step) {
+  if (err != 0)
+    fail(Status::kIo, errno_message(program + ": cannot prepare to start it (" + step + ")", err));
+}
+
+// The child from spawn to reap. It leads its own session, so its pid is also the id of
+// the process group that holds it and every descendant that did not move away.
+class Child {
+ public:
+  explicit Child(pid_t pid) : pid_(pid) {}
+  Child(const Child &) = delete;
+  Child &operator=(const Child &) = delete;
+  // Whatever way the run ends (an exception from on_line included), nothing is left behind.
+  ~Child() {
+    if (!reaped_) {
+      kill_tree();
+      wait();
+    } else if (!tree_done_) {
+      kill_tree();
+    }
+  }
+
+  bool reaped() const { return reaped_; }
+  int status() const { return status_; }
+  // Set once nothing of the tree holds the output any more, or once what did was killed:
+  // the group needs no (further) kill after the reap.
+  void set_tree_done() { tree_done_ = true; }
+
+  // While the child is unreaped its pid cannot be reused, so the group id is safe to use.
+  // After it is reaped the group lives on only while a member does; that is known while
+  // one of them still holds the output open, which is the only time this is called then.
+  void kill_tree() {
+    ::kill(-pid_, SIGKILL);
+    if (!reaped_) ::kill(pid_, SIGKILL);  // in case it left its own group
+  }
+
+  bool try_reap() { return reap(WNOHANG); }
+  void wait() { reap(0); }
+
+ private:
+  bool reap(int flags) {
+    if (reaped_) return true;
+    for (;;) {
+      int status = 0;
+      pid_t r = ::waitpid(pid_, &status, flags);
+      if (r == pid_) {
+        status_ = status;
+        reaped_ = true;
+        return true;
+      }
+      if (r == 0) return false;
+      if (errno == EINTR) continue;
+      // ECHILD: the host set SIGCHLD to SIG_IGN and the kernel reaped it for us; the exit
+      // status is lost.
+      status_ = -1;
+      reaped_ = true;
+      return true;
+    }
+  }
+
+  pid_t pid_;
+  bool reaped_ = false;
+  bool tree_done_ = false;
+  int status_ = -1;
+};
+
+// Splits the output into lines, hands each to on_line and keeps the last ones.
+class LineSink {
+ public:
+  explicit LineSink(const std::function<void(const std::string &)> &on_line) : on_line_(on_line) {}
+
+  void feed(const char *data, size_t size) {
+    pending_.append(data, size);
+    size_t start = 0;
+    for (;;) {
+      size_t nl = pending_.find('\n', start);
+      if (nl == std::string::npos) break;
+      emit(pending_.substr(start, nl - start));
+      start = nl + 1;
+    }
+    pending_.erase(0, start);
+    while (pending_.size() >= kMaxLine) {
+      emit(pending_.substr(0, kMaxLine));
+      pending_.erase(0, kMaxLine);
+    }
+  }
+
+  void finish() {
+    if (!pending_.empty()) {
+      std::string last;
+      last.swap(pending_);
+      emit(std::move(last));
+    }
+  }
+
+  std::vector<std::string> last_lines() const { return {last_.begin(), last_.end()}; }
+
+ private:
+  void emit(std::string line) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (last_.size() == ProcessResult::kLastLines) last_.pop_front();
+    last_.push_back(line);
+    if (on_line_) on_line_(line);
+  }
+
+  const std::function<void(const std::string &)> &on_line_;
+  std::string pending_;
+  std::deque<std::string> last_;
+};
+
+enum class ReadOutcome { kData, kWouldBlock, kEof };
+
+ReadOutcome read_some(int fd, LineSink &sink) {
+  char buffer[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      sink.feed(buffer, static_cast<size_t>(n));
+      return ReadOutcome::kData;
+    }
+    if (n == 0) return ReadOutcome::kEof;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadOutcome::kWouldBlock;
+    return ReadOutcome::kEof;  // EIO and the like: nothing more will come
+  }
+}
+
+// Reads what is already in the pipe, without waiting for more. True at EOF.
+bool drain(int fd, LineSink &sink) {
+  for (size_t taken = 0; taken < kMaxDrain; taken += 16384) {
+    switch (read_some(fd, sink)) {
+      case ReadOutcome::kData:
+        continue;
+      case ReadOutcome::kWouldBlock:
+        return false;
+      case ReadOutcome::kEof:
+        return true;
+    }
+  }
+  return false;
+}
+
+// A descriptor that becomes readable when the process exits; -1 where the kernel has none.
+int open_pidfd(pid_t pid) {
+#if defined(SYS_pidfd_open) && !defined(PYENV_NO_PIDFD)  // the latter to test the fallback
+  // Close-on-exec by definition, so it does not leak into children of other threads.
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  return -1;
+#endif
+}
+
+int poll_timeout_ms(Clock::time_point until, milliseconds cap) {
+  auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+  // Round up, so that the wake-up is never before `until` and the loop does not spin.
+  if (left < milliseconds(0)) return 0;
+  return static_cast<int>(std::min(left + milliseconds(1), cap).count());
+}
+
+std::string seconds_text(milliseconds ms) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(ms.count()) / 1000.0);
+  return buf;
+}
+
+bool has_nul(const std::string &s) { return s.find('\0') != std::string::npos; }
+
+}  // namespace
+
+std::string ProcessResult::describe(milliseconds timeout) const {
+  if (timed_out) return "timed out after " + seconds_text(timeout) + " s";
+  if (signal != 0) {
+    const char *name = ::sigdescr_np(signal);  // unlike strsignal, thread-safe
+    return "killed by signal " + std::to_string(signal) +
+           (name ? std::string(" (") + name + ")" : "");
+  }
+  return "exit code " + std::to_string(exit_code);
+}
+
+std::optional<fs::path> find_program(const std::string &name, const std::string &path_value,
+                                     const fs::path &relative_to) {
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string::npos) return fs::path(name);
+  size_t start = 0;
+  for (;;) {
+    size_t colon = path_value.find(':', start);
+    std::string dir = path_value.substr(start, colon == std::string::npos ? colon : colon - start);
+    fs::path candidate = (dir.empty() ? fs::path(".") : fs::path(dir)) / name;
+    if (candidate.is_relative() && !relative_to.empty()) candidate = relative_to / candidate;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    if (colon == std::string::npos) return std::nullopt;
+    start = colon + 1;
+  }
+}
+
+ProcessResult run_process(const ProcessSpec &spec) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    fail(Status::kInvalid, "run_process: no program to run (empty argv)");
+  }
+  const std::string &program = spec.argv[0];
+  for (const std::string &arg : spec.argv) {
+    if (has_nul(arg)) fail(Status::kInvalid, program + ": an argument holds a NUL byte");
+  }
+  std::vector<std::string> env_strings;
+  env_strings.reserve(spec.env.size());
+  for (const auto &[key, value] : spec.env) {
+    if (key.empty() || key.find('=') != std::string::npos || has_nul(key) || has_nul(value)) {
+      fail(Status::kInvalid, program + ": invalid environment variable name \"" + key + "\"");
+    }
+    env_strings.push_back(key + "=" + value);
+  }
+
+  if (spec.cwd) {
+    struct stat st {};
+    if (::stat(spec.cwd->c_str(), &st) != 0) {
+      fail(Status::kIo,
+           errno_message(program + ": working directory " + spec.cwd->string(), errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      fail(Status::kIo,
+           program + ": working directory " + spec.cwd->string() + " is not a directory");
+    }
+  }
+
+  // Looked up here rather than with posix_spawnp, which would search the caller's PATH.
+  auto path_entry = spec.env.find("PATH");
+  const std::string path_value =
+      path_entry != spec.env.end() ? path_entry->second : "/bin:/usr/bin";
+  std::optional<fs::path> executable =
+      find_program(program, path_value, spec.cwd ? *spec.cwd : fs::path());
+  if (!executable) fail(Status::kIo, program + ": not found on PATH (" + path_value + ")");
+
+  std::vector<char *> argv;
+  for (const std::string &arg : spec.argv) argv.push_back(const_cast<char *>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char *> envp;
+  for (std::string &entry : env_strings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
+  // Close-on-exec from birth: a process spawned by another thread meanwhile must not
+  // inherit the write end, or our EOF would wait for that process too.
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) fail(Status::kIo, errno_message(program + ": pipe", errno));
+  Fd read_end(fds[0]);
+  Fd write_end(fds[1]);
+
+  SpawnFileActions actions;
+  check_spawn_setup(
+      ::posix_spawn_file_actions_addopen(actions.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0),
+      program, "stdin");
+  // dup2 clears close-on-exec on the copies (glibc also when the numbers are equal).
+  check_spawn_setup(
+      ::posix_spawn_file_actions_adddup2(actions.get(), write_end.get(), STDOUT_FILENO), program,
+      "stdout");
+  check_spawn_setup(
+      ::posix_spawn_file_actions_adddup2(actions.get(), write_end.get(), STDERR_FILENO), program,
+      "stderr");
+  if (spec.cwd) {
+    check_spawn_setup(::posix_spawn_file_actions_addchdir_np(actions.get(), spec.cwd->c_str()),
+                      program, "working directory");
+  }
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  // Descriptors the host opened without close-on-exec do not leak into the child either.
+  check_spawn_setup(::posix_spawn_file_actions_addclosefrom_np(actions.get(), STDERR_FILENO + 1),
+                    program, "closefrom");
+#endif
+
+  SpawnAttributes attributes;
+  sigset_t no_signals;
+  sigset_t all_signals;
+  sigemptyset(&no_signals);
+  sigfillset(&all_signals);
+  // A session of its own makes the whole tree killable as one group and detaches it from
+  // the host's terminal; the signal state is reset because the host's (SIGPIPE ignored,
+  // signals blocked in this thread) would otherwise be inherited.
+  check_spawn_setup(
+      ::posix_spawnattr_setflags(
+          attributes.get(), POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF),
+      program, "flags");
+  check_spawn_setup(::posix_spawnattr_setsigmask(attributes.get(), &no_signals), program,
+                    "signal mask");
+  check_spawn_setup(::posix_spawnattr_setsigdefault(attributes.get(), &all_signals), program,
+                    "signal dispositions");
+
+  const auto start = Clock::now();
+  pid_t pid = -1;
+  if (int err = ::posix_spawn(&pid, executable->c_str(), actions.get(), attributes.get(),
+                              argv.data(), envp.data())) {
+    std::string where = executable->string() == program ? "" : " (" + executable->string() + ")";
+    fail(Status::kIo, errno_message(program + ": cannot start it" + where, err));
+  }
+  Child child(pid);
+  const Fd pidfd(open_pidfd(pid));  // the child is unreaped, so the pid is still its own
+  write_end.reset();                // only the child's copies keep the pipe open now
+
+  ::fcntl(read_end.get(), F_SETFL, ::fcntl(read_end.get(), F_GETFL) | O_NONBLOCK);
+
+  // A timeout too large for the clock means no timeout at all.
+  const milliseconds limit =
+      std::min<milliseconds>(spec.timeout, std::chrono::hours(24 * 365 * 100));
+  const Clock::time_point deadline = start + std::max(limit, milliseconds(0));
+  LineSink sink(spec.on_line);
+  ProcessResult result;
+  bool eof = false;
+  std::optional<Clock::time_point> linger_until;
+
+  for (;;) {
+    if (!child.reaped() && child.try_reap()) {
+      linger_until = std::min(deadline, Clock::now() + kLingerAfterExit);
+    }
+    if (eof && child.reaped()) break;
+    const Clock::time_point now = Clock::now();
+    if (child.reaped() && now >= *linger_until) {
+      // The child exited in time; what still holds the pipe is a descendant it left behind.
+      // Killed before the drain, which could otherwise chase its output forever.
+      child.kill_tree();
+      child.set_tree_done();
+      drain(read_end.get(), sink);
+      break;
+    }
+    if (!child.reaped() && now >= deadline) {
+      result.timed_out = true;
+      child.kill_tree();
+      child.wait();
+      child.set_tree_done();
+      // What was written before the kill is still in the pipe.
+      if (!eof) drain(read_end.get(), sink);
+      break;
+    }
+
+    // Wake for output, for the child's exit (which may leave the pipe open, or come after
+    // EOF), or at the deadline, whichever is first.
+    const Clock::time_point wake = child.reaped() ? *linger_until : deadline;
+    pollfd fds[2];
+    nfds_t count = 0;
+    if (!eof) fds[count++] = pollfd{read_end.get(), POLLIN, 0};
+    if (!child.reaped() && pidfd.get() >= 0) fds[count++] = pollfd{pidfd.get(), POLLIN, 0};
+    const bool exit_polled = child.reaped() || pidfd.get() >= 0;
+    int ready = ::poll(fds, count, poll_timeout_ms(wake, exit_polled ? kLongWait : kReapTick));
+    if (ready < 0 && errno != EINTR) {
+      fail(Status::kIo, errno_message(program + ": waiting for its output", errno));
+    }
+    if (ready > 0 && !eof && fds[0].revents != 0 &&
+        read_some(read_end.get(), sink) == ReadOutcome::kEof) {
+      eof = true;
+      child.set_tree_done();
+    }
+  }
+  sink.finish();
+
+  const int status = child.status();
+  if (status != -1 && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (status != -1 && WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  result.last_lines = sink.last_lines();
+  return result;
+}
+
+}  // namespace pyenv
