@@ -90,18 +90,42 @@ void stage_files(const Config &config, StagedJob &job, const Logger &log) {
   }
 }
 
-void stage_archives(const Config &config, StagedJob &job, const Logger &log) {
+// Each archive's tree: from the machine's cache (python-archives/<target> is then a link to
+// it), or extracted privately into the base directory when the cache is off.
+void stage_archives(const Config &config, const fs::path &first_tmp_dir, StagedJob &job,
+                    const Logger &log) {
   const fs::path working_dir = job.base_dir / "python-archives";
   fsx::make_directory(working_dir);
   job.working_dir = working_dir;
+  std::optional<cache::ArchiveCache> cache;
+  if (config.cache_enabled) {
+    cache.emplace(cache::Options{config.cache_dir.value_or(first_tmp_dir / "pyenv-cache"),
+                                 config.cache_max_bytes},
+                  log);
+  }
   uint64_t done = 0;
   for (const PythonArchive &a : config.archives) {
     require_exists("python.archives", a.spec, a.path);
-    auto start = std::chrono::steady_clock::now();
-    archive::Stats stats = archive::extract(a.path, working_dir / a.target, limits_of(config), log);
-    log.info("archive " + a.path.string() + " -> " + a.target + ": " +
-             std::to_string(stats.entries) + " entries, " + std::to_string(stats.bytes) +
-             " bytes, " + format_seconds(seconds_since(start)));
+    const fs::path target = working_dir / a.target;
+    const auto start = std::chrono::steady_clock::now();
+    archive::Stats stats;
+    auto extract = [&](const fs::path &destination) {
+      stats = archive::extract(a.path, destination, limits_of(config), log);
+    };
+    std::string how = "extracted privately";
+    if (cache) {
+      cache::Lease lease = cache->acquire(a.path, extract);
+      how = lease.hit() ? "cache hit" : "cache miss";
+      fsx::link_or_copy(lease.tree(), target);
+      job.archive_leases.push_back(std::move(lease));
+    } else {
+      extract(target);
+    }
+    log.info("archive " + a.path.string() + " -> " + a.target + ": " + how +
+             (stats.entries ? ", " + std::to_string(stats.entries) + " entries, " +
+                                  std::to_string(stats.bytes) + " bytes"
+                            : std::string()) +
+             ", " + format_seconds(seconds_since(start)));
     log.progress("archives", ++done, config.archives.size());
   }
 }
@@ -206,7 +230,7 @@ StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
   job.base_dir = make_base_dir(tmp_dirs);
   try {
     if (!config.files.empty()) stage_files(config, job, log);
-    if (!config.archives.empty()) stage_archives(config, job, log);
+    if (!config.archives.empty()) stage_archives(config, tmp_dirs.front(), job, log);
     if (config.requirements) install_requirements(config, job, system_env, log);
   } catch (...) {
     for (const std::string &failure : fsx::remove_tree(job.base_dir)) {

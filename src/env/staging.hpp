@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/archive_cache.hpp"
 #include "config/config.hpp"
 #include "util/log.hpp"
 
@@ -22,6 +23,8 @@ struct StagedJob {
   std::optional<fs::path> requirements_install_dir;  // set once pip has installed there
   std::vector<std::string> site_packages;            // of the requirements install, purelib first
   std::optional<fs::path> scripts_dir;               // where pip put console scripts
+  // The cached trees python-archives/ links to, held in use for the job's lifetime.
+  std::vector<cache::Lease> archive_leases;
 };
 
 // The environment variables for Python of a (possibly partly) staged job: the system

@@ -22,7 +22,7 @@ class ArchiveExtraction : public ConformanceTest {
   // Opens a manager that must fail with PYENV_EARCHIVE; returns the message. Checks that T
   // holds nothing new afterwards.
   std::string refused(const fs::path &path, const std::string &extra_yaml = "") {
-    const auto before = list_tree(T);
+    const auto before = job_files();
     auto manager = create("python.archives: " + path.string() + "#out\n" + extra_yaml);
     std::string message;
     try {
@@ -32,7 +32,7 @@ class ArchiveExtraction : public ConformanceTest {
       EXPECT_EQ(e.status(), PYENV_EARCHIVE) << e.what();
       message = e.what();
     }
-    EXPECT_EQ(list_tree(T), before) << "a failed open left something behind";
+    EXPECT_EQ(job_files(), before) << "a failed open left something behind";
     return message;
   }
 
@@ -104,6 +104,56 @@ TEST_F(ArchiveExtraction, A7_SuffixlessTarGz) {
   EXPECT_EQ(read_file(root / "bin/python"), "#!");
   EXPECT_EQ(mode_of(root / "bin/python"), 0755u);
   EXPECT_EQ(link_text(root / "bin/python3"), "python");
+}
+
+}  // namespace
+}  // namespace pyenv::test
+
+namespace pyenv::test {
+namespace {
+
+class ArchiveCacheThroughAbi : public ConformanceTest {};
+
+// DESIGN.md 5.3: two jobs with the same archive share one extracted tree, by link.
+TEST_F(ArchiveCacheThroughAbi, JobsShareOneTree) {
+  write_zip(T / "venv.zip", {file_entry("bin/python", "#!", 0755)});
+  auto a = create("python.archives: " + (T / "venv.zip").string() + "#venv\n");
+  auto b = create("python.archives: " + (T / "venv.zip").string() + "#env\n");
+  a.open();
+  b.open();
+  const fs::path wa = *a.create_environment().working_directory();
+  const fs::path wb = *b.create_environment().working_directory();
+  ASSERT_NE(wa, wb);
+  ASSERT_TRUE(fs::is_symlink(wa / "venv"));
+  EXPECT_EQ(fs::read_symlink(wa / "venv"), fs::read_symlink(wb / "env"));
+  const fs::path tree = fs::read_symlink(wa / "venv");
+  EXPECT_EQ(tree.parent_path(), T / "pyenv-cache" / "trees");
+  a.close();
+  b.close();
+  EXPECT_TRUE(base_dirs().empty());
+  EXPECT_EQ(read_file(tree / "bin" / "python"), "#!") << "the cached tree outlives the jobs";
+}
+
+TEST_F(ArchiveCacheThroughAbi, DisabledExtractsPrivately) {
+  write_zip(T / "venv.zip", {file_entry("bin/python", "#!", 0755)});
+  auto m = create("python.archives: " + (T / "venv.zip").string() +
+                  "#venv\npyenv.cache.enabled: false\n");
+  m.open();
+  const fs::path w = *m.create_environment().working_directory();
+  EXPECT_FALSE(fs::is_symlink(w / "venv"));
+  EXPECT_EQ(mode_of(w / "venv" / "bin" / "python"), 0755u);
+  EXPECT_FALSE(fs::exists(T / "pyenv-cache"));
+}
+
+TEST_F(ArchiveCacheThroughAbi, CacheDirFromConfiguration) {
+  TempDir cache;
+  write_zip(T / "venv.zip", {file_entry("bin/python", "#!", 0755)});
+  auto m = create("python.archives: " + (T / "venv.zip").string() + "#venv\npyenv.cache.dir: " +
+                  (cache / "c").string() + "\n");
+  m.open();
+  const fs::path w = *m.create_environment().working_directory();
+  EXPECT_EQ(fs::read_symlink(w / "venv").parent_path(), cache / "c" / "trees");
+  EXPECT_FALSE(fs::exists(T / "pyenv-cache"));
 }
 
 }  // namespace

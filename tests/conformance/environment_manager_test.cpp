@@ -172,7 +172,7 @@ TEST_F(EnvironmentManager, C7_SystemPythonPathAndPythonPathOrder) {
 }
 
 TEST_F(EnvironmentManager, C9_MissingArchiveLeavesNothing) {
-  const auto before = list_tree(T);
+  const auto before = job_files();
   auto manager = create("python.archives: " + (T / "nope.zip").string() + "#venv\n");
   try {
     manager.open();
@@ -181,13 +181,13 @@ TEST_F(EnvironmentManager, C9_MissingArchiveLeavesNothing) {
     EXPECT_EQ(e.status(), PYENV_ECONFIG);
     EXPECT_NE(std::string(e.what()).find((T / "nope.zip").string()), std::string::npos) << e.what();
   }
-  EXPECT_EQ(list_tree(T), before);
+  EXPECT_EQ(job_files(), before);
 }
 
 TEST_F(EnvironmentManager, C9_CorruptArchiveLeavesNothing) {
   std::string bytes = read_file(T / "zip0");
   write_file(T / "corrupt", bytes.substr(0, bytes.size() / 2));
-  const auto before = list_tree(T);
+  const auto before = job_files();
   auto manager = create("python.archives: " + (T / "corrupt").string() + "#venv\n");
   try {
     manager.open();
@@ -196,7 +196,7 @@ TEST_F(EnvironmentManager, C9_CorruptArchiveLeavesNothing) {
     EXPECT_EQ(e.status(), PYENV_EARCHIVE) << e.what();
     EXPECT_NE(std::string(e.what()).find((T / "corrupt").string()), std::string::npos) << e.what();
   }
-  EXPECT_EQ(list_tree(T), before);
+  EXPECT_EQ(job_files(), before);
   // The next open, once the fault is gone, works.
   write_file(T / "corrupt", bytes);
   manager.open();
@@ -204,7 +204,7 @@ TEST_F(EnvironmentManager, C9_CorruptArchiveLeavesNothing) {
 }
 
 TEST_F(EnvironmentManager, C9_FailureAfterAnArchiveRemovesWhatWasExtracted) {
-  const auto before = list_tree(T);
+  const auto before = job_files();
   auto manager = create("python.archives: [" + (T / "zip0").string() + "#good, " +
                         (T / "file3").string() + "#bad]\n");
   try {
@@ -213,7 +213,7 @@ TEST_F(EnvironmentManager, C9_FailureAfterAnArchiveRemovesWhatWasExtracted) {
   } catch (const Error &e) {
     EXPECT_EQ(e.status(), PYENV_EARCHIVE) << e.what();
   }
-  EXPECT_EQ(list_tree(T), before);
+  EXPECT_EQ(job_files(), before);
 }
 
 }  // namespace

@@ -213,6 +213,17 @@ std::vector<fs::path> ConformanceTest::base_dirs() const {
   return out;
 }
 
+std::set<std::string> ConformanceTest::job_files() const {
+  std::set<std::string> out;
+  for (const std::string &path : list_tree(T)) {
+    if (path.rfind("pyenv-cache", 0) != 0) out.insert(path);
+  }
+  if (fs::exists(T / "pyenv-cache" / "staging")) {
+    EXPECT_TRUE(fs::is_empty(T / "pyenv-cache" / "staging")) << "staging left in the cache";
+  }
+  return out;
+}
+
 fs::path ConformanceTest::base_dir() const {
   std::vector<fs::path> dirs = base_dirs();
   EXPECT_EQ(dirs.size(), 1u) << "expected exactly one python-dist-* directory in " << T;

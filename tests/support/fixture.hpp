@@ -81,6 +81,9 @@ class ConformanceTest : public ::testing::Test {
   // The one python-dist-* directory in T; fails the test when there is not exactly one.
   fs::path base_dir() const;
   std::vector<fs::path> base_dirs() const;
+  // Everything in T but the archive cache (T/pyenv-cache by default), which is the machine's
+  // and outlives jobs by design; checks that the cache holds no staging left behind.
+  std::set<std::string> job_files() const;
 
   TempDir tmp_;
   fs::path T;

@@ -1,0 +1,72 @@
+// Owned file descriptors and Linux open-file-description (OFD) byte-range locks.
+//
+// OFD locks (fcntl F_OFD_SETLK / F_OFD_SETLKW) belong to an open file description, not to a
+// process: two open() calls of one file, even in one thread, are two independent owners, so
+// the threads of a process exclude each other exactly as processes do. Unlike classic POSIX
+// record locks, closing some other descriptor of the same file releases nothing, and unlike
+// flock() a change of lock type on a range held by the same description is atomic. The
+// kernel drops them when the last descriptor of the description closes, so a crashed
+// process holds nothing. A fork()ed child shares its parent's descriptions (and so its
+// locks) until it closes them or exits; every descriptor here is O_CLOEXEC.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+
+namespace pyenv::cache {
+
+namespace fs = std::filesystem;
+
+// A file descriptor closed at scope exit.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd &&other) noexcept : fd_(other.release()) {}
+  UniqueFd &operator=(UniqueFd &&other) noexcept;
+  UniqueFd(const UniqueFd &) = delete;
+  UniqueFd &operator=(const UniqueFd &) = delete;
+  ~UniqueFd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+enum class LockType { kShared, kExclusive };
+
+// A byte range of a lock file; length 0 means "to the end of the file, however long".
+struct LockRange {
+  off_t start = 0;
+  off_t length = 0;
+};
+
+// Takes (or converts to) `type` on `range` of the OFD `fd`. With `wait`, blocks until granted
+// (retrying on EINTR) and returns true; without it, returns false when another owner holds a
+// conflicting lock. Throws Error(kIo) naming `path` on any other failure.
+bool lock_range(int fd, LockType type, LockRange range, bool wait, const fs::path &path);
+
+// Releases `range` of `fd`. Throws Error(kIo) naming `path`.
+void unlock_range(int fd, LockRange range, const fs::path &path);
+
+enum class LockResult { kLocked, kBusy, kMissing };
+
+// Opens the lock file `path` (creating it, mode 0666 & ~umask, when `create`) and takes
+// `type` on `range`. A lock file may be unlinked by whoever holds it exclusively, so after
+// locking, the descriptor is checked to still be the file at `path`; if it is not, the open
+// and lock are retried. On kLocked, `out` holds the locked descriptor. kBusy: `wait` was
+// false and someone holds a conflicting lock. kMissing: `create` was false and there is no
+// file at `path`. Throws Error(kIo) naming `path` on failures.
+LockResult open_locked(const fs::path &path, LockType type, LockRange range, bool wait, bool create,
+                       UniqueFd &out);
+
+}  // namespace pyenv::cache
