@@ -5,12 +5,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <set>
 
 #include "archive/extract.hpp"
 #include "error.hpp"
 #include "pip/pip.hpp"
+#include "util/process.hpp"
 #include "util/fs.hpp"
 
 namespace pyenv {
@@ -92,17 +95,11 @@ void stage_files(const Config &config, StagedJob &job, const Logger &log) {
 
 // Each archive's tree: from the machine's cache (python-archives/<target> is then a link to
 // it), or extracted privately into the base directory when the cache is off.
-void stage_archives(const Config &config, const fs::path &first_tmp_dir, StagedJob &job,
+void stage_archives(const Config &config, cache::ArchiveCache *cache, StagedJob &job,
                     const Logger &log) {
   const fs::path working_dir = job.base_dir / "python-archives";
   fsx::make_directory(working_dir);
   job.working_dir = working_dir;
-  std::optional<cache::ArchiveCache> cache;
-  if (config.cache_enabled) {
-    cache.emplace(cache::Options{config.cache_dir.value_or(first_tmp_dir / "pyenv-cache"),
-                                 config.cache_max_bytes},
-                  log);
-  }
   uint64_t done = 0;
   for (const PythonArchive &a : config.archives) {
     require_exists("python.archives", a.spec, a.path);
@@ -130,8 +127,68 @@ void stage_archives(const Config &config, const fs::path &first_tmp_dir, StagedJ
   }
 }
 
-void install_requirements(const Config &config, StagedJob &job, const SystemEnv &system_env,
-                          const Logger &log) {
+// What decides a requirements install's result: the requirements file's bytes, the wheel
+// directory's listing (names and sizes) and the interpreter. Empty when the interpreter
+// cannot say who it is (pip will then fail and say why).
+std::string requirements_key_material(const pip::Request &request) {
+  ProcessSpec spec;
+  spec.argv = {request.python, "-c",
+               "import os, sys; print(sys.version); print(os.path.realpath(sys.executable))"};
+  spec.env = request.env;
+  spec.cwd = request.working_dir;
+  spec.timeout = std::chrono::seconds(60);
+  std::string interpreter;
+  spec.on_line = [&](const std::string &line) { interpreter += line + "\n"; };
+  try {
+    if (!run_process(spec).succeeded()) return "";
+  } catch (const Error &) {
+    return "";
+  }
+  std::string material = "pyenv requirements 1\ninterpreter:\n" + interpreter + "requirements:\n";
+  std::ifstream in(request.requirements.file, std::ios::binary);
+  material.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  material += "\nwheels:\n";
+  if (request.requirements.cache_dir) {
+    std::set<std::string> listing;
+    std::error_code ec;
+    for (const auto &entry : fs::directory_iterator(*request.requirements.cache_dir, ec)) {
+      listing.insert(entry.path().filename().string() + " " +
+                     std::to_string(entry.is_regular_file(ec) ? entry.file_size(ec) : 0));
+    }
+    for (const std::string &line : listing) material += line + "\n";
+  }
+  return material;
+}
+
+// Records, inside an install's tree, where its packages and scripts went (relative), so a
+// cache hit can tell without running anything.
+constexpr char kInstallRecord[] = ".pyenv-install";
+
+void write_install_record(const pip::Installed &installed) {
+  std::ofstream out(installed.install_dir / kInstallRecord);
+  for (const std::string &p : installed.site_packages) {
+    out << "site-packages " << fs::path(p).lexically_relative(installed.install_dir).string()
+        << "\n";
+  }
+  out << "scripts " << installed.scripts_dir.lexically_relative(installed.install_dir).string()
+      << "\n";
+  if (!out) fail(Status::kIo, "cannot write " + (installed.install_dir / kInstallRecord).string());
+}
+
+void read_install_record(const fs::path &install_dir, StagedJob &job) {
+  std::ifstream in(install_dir / kInstallRecord);
+  std::string kind, rel;
+  while (in >> kind >> rel) {
+    if (kind == "site-packages") job.site_packages.push_back((install_dir / rel).string());
+    if (kind == "scripts") job.scripts_dir = install_dir / rel;
+  }
+  if (job.site_packages.empty()) {
+    fail(Status::kIo, "cached requirements install " + install_dir.string() + " has no record");
+  }
+}
+
+void install_requirements(const Config &config, cache::ArchiveCache *cache, StagedJob &job,
+                          const SystemEnv &system_env, const Logger &log) {
   const fs::path install_dir = job.base_dir / "python-requirements";
   // CONFORMANCE.md C4 checks the variables of a requirements job without running pip.
   if (const char *skip = std::getenv("PYENV_TEST_SKIP_PIP"); skip && *skip == '1') {
@@ -149,13 +206,36 @@ void install_requirements(const Config &config, StagedJob &job, const SystemEnv 
   request.working_dir = job.working_dir;
   request.timeout = config.pip_timeout;
   request.attempts = config.pip_attempts;
-  auto start = std::chrono::steady_clock::now();
-  pip::Installed installed = pip::install(request, log);
-  log.info("pip installed " + config.requirements->file.string() + " into " + install_dir.string() +
-           " in " + format_seconds(seconds_since(start)));
-  job.requirements_install_dir = installed.install_dir;
-  job.site_packages = installed.site_packages;
-  job.scripts_dir = installed.scripts_dir;
+  const auto start = std::chrono::steady_clock::now();
+
+  const std::string material = cache ? requirements_key_material(request) : "";
+  if (material.empty()) {
+    pip::Installed installed = pip::install(request, log);
+    job.site_packages = installed.site_packages;
+    job.scripts_dir = installed.scripts_dir;
+  } else {
+    // The install is cached like an archive, keyed by the SHA-256 of what decides it.
+    const fs::path key_file = job.base_dir / "python-requirements.key";
+    {
+      std::ofstream out(key_file, std::ios::binary);
+      out << material;
+      if (!out) fail(Status::kIo, "cannot write " + key_file.string());
+    }
+    cache::Lease lease = cache->acquire(key_file, [&](const fs::path &destination) {
+      pip::Request cached = request;
+      cached.install_dir = destination;
+      write_install_record(pip::install(cached, log));
+    });
+    fsx::link_or_copy(lease.tree(), install_dir);
+    read_install_record(install_dir, job);
+    log.info("requirements " + config.requirements->file.string() + ": cache " +
+             (lease.hit() ? "hit, no pip run" : "miss") + ", " +
+             format_seconds(seconds_since(start)));
+    job.archive_leases.push_back(std::move(lease));
+  }
+  log.info("requirements installed into " + install_dir.string() + " in " +
+           format_seconds(seconds_since(start)));
+  job.requirements_install_dir = install_dir;
 }
 
 std::string join_path_list(const std::vector<std::string> &items) {
@@ -230,8 +310,15 @@ StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
   job.base_dir = make_base_dir(tmp_dirs);
   try {
     if (!config.files.empty()) stage_files(config, job, log);
-    if (!config.archives.empty()) stage_archives(config, tmp_dirs.front(), job, log);
-    if (config.requirements) install_requirements(config, job, system_env, log);
+    std::optional<cache::ArchiveCache> cache;
+    if (config.cache_enabled && (!config.archives.empty() || config.requirements)) {
+      cache.emplace(cache::Options{config.cache_dir.value_or(tmp_dirs.front() / "pyenv-cache"),
+                                   config.cache_max_bytes},
+                    log);
+    }
+    cache::ArchiveCache *shared = cache ? &*cache : nullptr;
+    if (!config.archives.empty()) stage_archives(config, shared, job, log);
+    if (config.requirements) install_requirements(config, shared, job, system_env, log);
   } catch (...) {
     for (const std::string &failure : fsx::remove_tree(job.base_dir)) {
       log.warn("cleanup after failed open: " + failure);

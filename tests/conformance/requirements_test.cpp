@@ -65,7 +65,7 @@ TEST_F(Requirements, C7_PythonPathOrderWithARealInstall) {
 TEST_F(Requirements, PipFailureIsEpythonWithPipsWordsAndLeavesNothing) {
   write_file(T / "requirements.txt", "nosuchpackage==9.9\n");
   fs::create_directories(T / "empty-wheels");
-  const auto before = list_tree(T);
+  const auto before = job_files();
   auto manager = create("python.executable: /usr/bin/python3\npyenv.pip.attempts: 1\n"
                         "python.requirements: " + (T / "requirements.txt").string() + "#" +
                         (T / "empty-wheels").string() + "\n",
@@ -77,7 +77,7 @@ TEST_F(Requirements, PipFailureIsEpythonWithPipsWordsAndLeavesNothing) {
     EXPECT_EQ(e.status(), PYENV_EPYTHON);
     EXPECT_NE(std::string(e.what()).find("nosuchpackage"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(list_tree(T), before);
+  EXPECT_EQ(job_files(), before);
 }
 
 }  // namespace
@@ -110,6 +110,43 @@ TEST_F(Requirements, SlowPipOfOneJobDoesNotBlockAnotherJob) {
   EXPECT_FALSE(slow_done) << "the slow job finished first; the test proves nothing";
   EXPECT_LT(seconds, 1.0);
   slow_thread.join();
+}
+
+}  // namespace
+}  // namespace pyenv::test
+
+namespace pyenv::test {
+namespace {
+
+// Issue 4: requirements installs are cached like archives; a second job with the same
+// requirements, wheels and interpreter runs no pip at all.
+TEST_F(Requirements, SecondJobWithTheSameRequirementsRunsNoPip) {
+  write_wheel(T / "wheels", "tinydep", "1.0", "VALUE = 7\n");
+  write_file(T / "requirements.txt", "tinydep==1.0\n");
+  // The interpreter notes each pip run before doing it.
+  write_file(T / "python", "#!/bin/sh\ncase \"$*\" in *'-m pip'*) echo pip >> " +
+                               (T / "pip-runs").string() + ";; esac\nexec /usr/bin/python3 \"$@\"\n",
+             0755);
+  const std::string yaml = "python.executable: " + (T / "python").string() +
+                           "\npython.requirements: " + (T / "requirements.txt").string() + "#" +
+                           (T / "wheels").string() + "\n";
+  const std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=" + home_.path().string()};
+  auto first = create(yaml, env);
+  first.open();
+  EXPECT_EQ(read_file(T / "pip-runs"), "pip\n");
+  auto second = create(yaml, env);  // another job
+  second.open();
+  EXPECT_EQ(read_file(T / "pip-runs"), "pip\n") << "the second job ran pip";
+  const std::string site = second.create_environment().paths().front();
+  EXPECT_TRUE(fs::exists(fs::path(site) / "tinydep" / "__init__.py")) << site;
+  EXPECT_EQ(first.create_environment().paths().front().substr(site.size() - 40),
+            site.substr(site.size() - 40));
+
+  // A new wheel in the directory changes the key: pip runs again.
+  write_wheel(T / "wheels", "otherdep", "2.0", "\n");
+  auto third = create(yaml, env);
+  third.open();
+  EXPECT_EQ(read_file(T / "pip-runs"), "pip\npip\n");
 }
 
 }  // namespace
