@@ -96,11 +96,11 @@ void resolve(const Library &lib, Fn *&slot, const char *name) {
   slot = &lib.library.get<Fn>(name);
 }
 
-inline void check(const Library &lib, pyenv_status status) {
-  if (status != PYENV_OK) throw Error(status, lib.api.last_error());
-}
-
 inline std::string or_empty(const char *s) { return s ? s : ""; }
+
+inline void check(const Library &lib, pyenv_status status) {
+  if (status != PYENV_OK) throw Error(status, or_empty(lib.api.last_error()));
+}
 
 }  // namespace detail
 
@@ -134,7 +134,7 @@ class Environment {
   std::vector<std::string> paths() const {
     std::vector<std::string> out;
     for (size_t i = 0, n = api().environment_path_count(handle_.get()); i < n; ++i) {
-      out.emplace_back(api().environment_path_at(handle_.get(), i));
+      out.push_back(detail::or_empty(api().environment_path_at(handle_.get(), i)));
     }
     return out;
   }
@@ -144,7 +144,7 @@ class Environment {
       const char *key = nullptr;
       const char *value = nullptr;
       detail::check(*lib_, api().environment_var_at(handle_.get(), i, &key, &value));
-      out.emplace(key, value);
+      out.emplace(detail::or_empty(key), detail::or_empty(value));
     }
     return out;
   }
