@@ -38,8 +38,11 @@ std::string format_seconds(double s) {
 void require_exists(const std::string &key, const std::string &spec, const fs::path &path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
+    // The resolved path is only worth repeating when the configuration gave another.
+    const std::string where = key + ": \"" + spec + "\"" +
+                              (spec.rfind(path.string(), 0) == 0 ? "" : ": " + path.string());
     fail(errno == ENOENT || errno == ENOTDIR ? Status::kConfig : Status::kIo,
-         errno_message(key + ": \"" + spec + "\": " + path.string(), errno));
+         errno_message(where, errno));
   }
 }
 
