@@ -30,6 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string plugin;
+  fs::path rss_child;  // set: only one cold open of this archive, for peak RSS
   fs::path corpus;
   fs::path work = "/tmp/pyenv-bench";
   int reps = 5;
@@ -162,21 +163,35 @@ class Bench {
     return misses_;
   }
 
-  // A cold open in a child process, whose peak resident set is then read from the kernel.
+  // A cold open in a fresh process (this program again, in --rss-child mode), whose peak
+  // resident set is then read from the kernel: a fork would inherit this process's pages.
   double peak_rss_of_cold_open(const fs::path &archive) {
     const fs::path cache = args_.work / "cache-rss";
     std::fflush(nullptr);
     pid_t pid = ::fork();
     if (pid == 0) {
-      open_once(archive, cache, "bench-rss");
-      std::_Exit(0);
+      ::execl("/proc/self/exe", "archive_bench", "--plugin", args_.plugin.c_str(), "--rss-child",
+              archive.c_str(), "--work", args_.work.c_str(), static_cast<char *>(nullptr));
+      std::_Exit(127);
     }
     int status = 0;
     struct rusage usage {};
     ::wait4(pid, &status, 0, &usage);
     remove_tree(cache);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      std::cerr << "bench: the RSS child failed\n";
+      return -1;
+    }
     return usage.ru_maxrss / 1024.0;
   }
+
+ public:
+  int rss_child(const fs::path &archive) {
+    open_once(archive, args_.work / "cache-rss", "bench-rss");
+    return 0;
+  }
+
+ private:
 
   Args args_;
   pyenv::host::Plugin plugin_;
@@ -194,6 +209,15 @@ int main(int argc, char **argv) {
     else if (key == "--corpus") args.corpus = argv[i + 1];
     else if (key == "--work") args.work = argv[i + 1];
     else if (key == "--reps") args.reps = std::atoi(argv[i + 1]);
+    else if (key == "--rss-child") args.rss_child = argv[i + 1];
+  }
+  if (!args.plugin.empty() && !args.rss_child.empty()) {
+    try {
+      return Bench(args).rss_child(args.rss_child);
+    } catch (const std::exception &e) {
+      std::cerr << "bench: " << e.what() << "\n";
+      return 1;
+    }
   }
   if (args.plugin.empty() || args.corpus.empty()) {
     std::cerr << "usage: archive_bench --plugin PATH --corpus DIR [--reps N] [--work DIR]\n";

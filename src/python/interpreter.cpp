@@ -1,0 +1,880 @@
+// Python.h (through libpython.hpp) first, as CPython asks: it sets feature macros that the
+// standard headers read.
+// clang-format off
+#include "python/libpython.hpp"
+#include "python/interpreter.hpp"
+// clang-format on
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "error.hpp"
+#include "python/locate.hpp"
+
+namespace pyenv::python {
+namespace {
+
+// The table of the running CPython: set once, under the runtime's mutex, before any handle
+// exists; never changed or freed afterwards.
+const Api *g_api = nullptr;
+
+// A strong reference, dropped through the table (Py_DECREF would reference _Py_Dealloc).
+class Ref {
+ public:
+  Ref() = default;
+  explicit Ref(PyObject *object) : object_(object) {}
+  ~Ref() { reset(); }
+  Ref(Ref &&other) noexcept : object_(other.release()) {}
+  Ref &operator=(Ref &&other) noexcept {
+    if (this != &other) {
+      reset();
+      object_ = other.release();
+    }
+    return *this;
+  }
+  Ref(const Ref &) = delete;
+  Ref &operator=(const Ref &) = delete;
+
+  static Ref borrowed(PyObject *object) {
+    if (object != nullptr) g_api->Py_IncRef(object);
+    return Ref(object);
+  }
+  PyObject *get() const { return object_; }
+  explicit operator bool() const { return object_ != nullptr; }
+  PyObject *release() {
+    PyObject *object = object_;
+    object_ = nullptr;
+    return object;
+  }
+  void reset() {
+    if (object_ != nullptr) g_api->Py_DecRef(object_);
+    object_ = nullptr;
+  }
+
+ private:
+  PyObject *object_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------
+// Per host thread: its Python thread state and its working directory.
+
+struct ThreadState {
+  bool gil_known = false;           // PyGILState already keeps a thread state for it
+  PyThreadState *tstate = nullptr;  // made here, kept between calls, deleted at thread exit
+  bool private_fs = false;          // unshare(CLONE_FS) done
+  int own_cwd = -1;                 // the thread's own directory, returned to after each call
+};
+
+void on_thread_exit(void *pointer) {
+  auto *state = static_cast<ThreadState *>(pointer);
+  if (state->tstate != nullptr && g_api != nullptr) {
+    // Directly, not through PyGILState: by now the C library may have cleared CPython's own
+    // thread-specific slot for this thread (all slots are cleared before destructors run).
+    g_api->PyEval_RestoreThread(state->tstate);
+    g_api->PyThreadState_Clear(state->tstate);
+    g_api->PyThreadState_DeleteCurrent();
+  }
+  if (state->own_cwd >= 0) ::close(state->own_cwd);
+  delete state;
+}
+
+// Deleted when the plugin is unloaded, so that no thread exiting later runs unloaded code.
+struct ThreadKey {
+  pthread_key_t key{};
+  ThreadKey() { ::pthread_key_create(&key, on_thread_exit); }
+  ~ThreadKey() { ::pthread_key_delete(key); }
+};
+
+ThreadKey &thread_key() {
+  static ThreadKey key;
+  return key;
+}
+
+// Trivially destructible: a thread_local with a destructor would pin the plugin in memory.
+thread_local ThreadState *t_state = nullptr;
+
+ThreadState &thread_state() {
+  if (t_state == nullptr) {
+    t_state = new ThreadState;
+    ::pthread_setspecific(thread_key().key, t_state);
+  }
+  return *t_state;
+}
+
+// Holds the GIL on the calling thread for its scope.
+class Gil {
+ public:
+  Gil() {
+    ThreadState &thread = thread_state();
+    if (thread.gil_known) {
+      state_ = g_api->PyGILState_Ensure();
+      return;
+    }
+    const bool had_tstate = g_api->PyGILState_GetThisThreadState() != nullptr;
+    state_ = g_api->PyGILState_Ensure();
+    if (!had_tstate) {
+      // One more Ensure, released only at thread exit: otherwise every call's Release would
+      // destroy the thread state and the next call would build a new one.
+      g_api->PyGILState_Ensure();
+      thread.tstate = g_api->PyGILState_GetThisThreadState();
+    }
+    thread.gil_known = true;
+  }
+  ~Gil() { g_api->PyGILState_Release(state_); }
+  Gil(const Gil &) = delete;
+  Gil &operator=(const Gil &) = delete;
+
+ private:
+  PyGILState_STATE state_;
+};
+
+// Where unshare(CLONE_FS) is refused, the process-wide fallback: the first working
+// directory is entered once and kept.
+std::atomic<bool> g_unshare_refused{false};
+std::mutex g_fallback_mutex;
+std::string g_fallback_directory;
+
+void enter_process_wide(const std::string &directory, int err, const Logger &log) {
+  std::lock_guard<std::mutex> lock(g_fallback_mutex);
+  if (g_fallback_directory.empty()) {
+    if (::chdir(directory.c_str()) != 0) {
+      fail(Status::kPython, errno_message("cannot enter working directory " + directory, errno));
+    }
+    g_fallback_directory = directory;
+    log.warn(errno_message("python: host threads cannot get a working directory of their own "
+                           "(unshare(CLONE_FS))",
+                           err) +
+             "; the process's working directory is now " + directory);
+  } else if (g_fallback_directory != directory) {
+    log.warn("python: the process's working directory stays " + g_fallback_directory +
+             "; relative paths of the environment with working directory " + directory +
+             " resolve there");
+  }
+}
+
+// Runs its scope in `directory` (an O_PATH descriptor) on this thread only.
+class WorkingDirectory {
+ public:
+  WorkingDirectory(int directory_fd, const std::string &directory, const Logger &log) {
+    if (directory_fd < 0) return;
+    ThreadState &thread = thread_state();
+    if (!thread.private_fs) {
+      if (g_unshare_refused.load(std::memory_order_relaxed)) {
+        enter_process_wide(directory, EPERM, log);
+        return;
+      }
+      if (::unshare(CLONE_FS) != 0) {
+        const int err = errno;
+        g_unshare_refused = true;
+        enter_process_wide(directory, err, log);
+        return;
+      }
+      thread.private_fs = true;
+      thread.own_cwd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (::fchdir(directory_fd) != 0) {
+      fail(Status::kPython, errno_message("cannot enter working directory " + directory, errno));
+    }
+    thread_ = &thread;
+  }
+  ~WorkingDirectory() {
+    if (thread_ == nullptr) return;
+    if (thread_->own_cwd < 0 || ::fchdir(thread_->own_cwd) != 0) {
+      // Its own directory could not even be opened (removed under it): "/" is at least
+      // somewhere that exists.
+      (void)::chdir("/");
+    }
+  }
+  WorkingDirectory(const WorkingDirectory &) = delete;
+  WorkingDirectory &operator=(const WorkingDirectory &) = delete;
+
+ private:
+  ThreadState *thread_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------
+// The runtime: the one CPython, the environments using it and the paths they added.
+
+// Python-side helpers, kept in a private dict.
+constexpr const char *kHelpers = R"PY(
+import sys
+
+def add_paths(paths):
+    # Paths already on sys.path (put there by someone else) are left alone and not owned.
+    added = [p for p in paths if p not in sys.path]
+    sys.path[0:0] = added
+    return [p in added for p in paths]
+
+def remove_paths(paths):
+    for p in paths:
+        try:
+            sys.path.remove(p)
+        except ValueError:
+            pass
+        sys.path_importer_cache.pop(p, None)
+    try:
+        import zipimport
+        for p in paths:
+            zipimport._zip_directory_cache.pop(p, None)
+    except Exception:
+        pass
+    # Modules imported from the paths go too (unless still reachable through a path that
+    # stays), so that the next job's module of the same name is imported afresh.
+    gone = tuple(p.rstrip('/') + '/' for p in paths)
+    kept = tuple(q.rstrip('/') + '/' for q in sys.path if isinstance(q, str) and q)
+    for name, module in list(sys.modules.items()):
+        try:
+            location = getattr(module, '__file__', None)
+            if not isinstance(location, str):
+                location = next(iter(getattr(module, '__path__', None) or ()), None)
+        except Exception:
+            continue
+        if (isinstance(location, str) and location.startswith(gone)
+                and not location.startswith(kept)):
+            sys.modules.pop(name, None)
+
+def format_exception(t, v, tb):
+    import traceback
+    return ''.join(traceback.format_exception(t, v, tb))
+)PY";
+
+struct PathCount {
+  int environments = 0;
+  bool owned = false;  // added by us, so removed by us
+};
+
+// Interpreters of equal environments share one group: its paths are counted once.
+struct Group {
+  std::string key;
+  std::vector<std::string> paths;  // distinct, non-empty, absolute, in order
+  std::string working_directory;   // empty: none
+  int working_directory_fd = -1;
+  int interpreters = 0;
+};
+
+struct Runtime {
+  std::mutex mutex;  // taken before the GIL, never while holding it
+  std::unique_ptr<Api> api;
+  std::optional<PythonLayout> layout;
+  std::string broken;  // why CPython failed to start; it cannot be started again
+  std::map<std::string, std::unique_ptr<Group>> groups;
+  std::map<std::string, PathCount> paths;
+  // Guarded by the GIL.
+  PyObject *helpers = nullptr;
+  PyObject *json_loads = nullptr;
+  PyObject *json_dumps = nullptr;
+};
+
+// Never destroyed: CPython is never finalised, and the handles' groups live here.
+Runtime &runtime() {
+  static Runtime *instance = new Runtime;
+  return *instance;
+}
+
+std::string utf8(PyObject *text) {
+  Py_ssize_t size = 0;
+  const char *data = g_api->PyUnicode_AsUTF8AndSize(text, &size);
+  if (data == nullptr) {
+    g_api->PyErr_Clear();
+    return "<not UTF-8>";
+  }
+  return std::string(data, static_cast<size_t>(size));
+}
+
+Ref fs_string(const std::string &path) {
+  return Ref(g_api->PyUnicode_DecodeFSDefault(path.c_str()));
+}
+
+std::string type_name(PyObject *object) { return Py_TYPE(object)->tp_name; }
+
+// The pending exception as text, cleared: the traceback when `with_traceback`, else
+// "Type: message".
+std::string take_exception(bool with_traceback) {
+  PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+  g_api->PyErr_Fetch(&type, &value, &traceback);
+  if (type == nullptr) return "unknown error (no Python exception set)";
+  g_api->PyErr_NormalizeException(&type, &value, &traceback);
+  Ref t(type), v(value), tb(traceback);
+  Runtime &rt = runtime();
+  if (with_traceback && rt.helpers != nullptr) {
+    PyObject *format = g_api->PyDict_GetItemString(rt.helpers, "format_exception");
+    PyObject *args[] = {t.get(), v ? v.get() : g_api->none, tb ? tb.get() : g_api->none};
+    Ref text(format != nullptr ? g_api->PyObject_Vectorcall(format, args, 3, nullptr) : nullptr);
+    if (text) {
+      std::string out = utf8(text.get());
+      while (!out.empty() && out.back() == '\n') out.pop_back();
+      return out;
+    }
+    g_api->PyErr_Clear();
+  }
+  std::string out = reinterpret_cast<PyTypeObject *>(t.get())->tp_name;
+  if (v) {
+    Ref message(g_api->PyObject_Str(v.get()));
+    if (message) {
+      const std::string text = utf8(message.get());
+      if (!text.empty()) out += ": " + text;
+    } else {
+      g_api->PyErr_Clear();
+    }
+  }
+  return out;
+}
+
+[[noreturn]] void fail_python(const std::string &what) {
+  fail(Status::kPython, what + ":\n" + take_exception(true));
+}
+
+std::string quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+// Paths made absolute against the working directory (relative PYTHONPATH entries are
+// relative to where Python runs), distinct and non-empty.
+std::vector<std::string> group_paths(const Environment &env) {
+  fs::path base;
+  if (env.working_directory) {
+    base = *env.working_directory;
+  } else {
+    std::error_code ec;
+    base = fs::current_path(ec);
+  }
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto &entry : env.paths) {
+    if (entry.empty()) continue;
+    fs::path path(entry);
+    std::string absolute = path.is_absolute() ? entry : (base / path).lexically_normal().string();
+    if (seen.insert(absolute).second) out.push_back(absolute);
+  }
+  return out;
+}
+
+std::string group_key(const Environment &env, const std::vector<std::string> &paths) {
+  std::string key = env.python_exec + '\0' + env.python_home.value_or("") + '\0' +
+                    env.working_directory.value_or("");
+  for (const auto &p : paths) key += '\0' + p;
+  return key;
+}
+
+// Counts `group`'s paths; returns those no other environment had (to be put on sys.path).
+std::vector<std::string> claim_paths(Runtime &rt, const Group &group) {
+  std::vector<std::string> fresh;
+  for (const auto &p : group.paths) {
+    if (rt.paths[p].environments++ == 0) fresh.push_back(p);
+  }
+  return fresh;
+}
+
+// Uncounts `group`'s paths; returns those we added and nobody uses any more.
+std::vector<std::string> release_paths(Runtime &rt, const Group &group) {
+  std::vector<std::string> gone;
+  for (const auto &p : group.paths) {
+    auto it = rt.paths.find(p);
+    if (it == rt.paths.end()) continue;
+    if (--it->second.environments == 0) {
+      if (it->second.owned) gone.push_back(p);
+      rt.paths.erase(it);
+    }
+  }
+  return gone;
+}
+
+Ref string_list(const std::vector<std::string> &items) {
+  Ref list(g_api->PyList_New(0));
+  if (!list) return list;
+  for (const auto &item : items) {
+    Ref s = fs_string(item);
+    if (!s || g_api->PyList_Append(list.get(), s.get()) != 0) return Ref();
+  }
+  return list;
+}
+
+// GIL held.
+void call_helper(const char *name, const std::vector<std::string> &paths, Ref *result) {
+  PyObject *helper = g_api->PyDict_GetItemString(runtime().helpers, name);
+  Ref list = string_list(paths);
+  if (helper == nullptr || !list) fail_python(std::string("python: ") + name);
+  PyObject *args[] = {list.get()};
+  Ref out(g_api->PyObject_Vectorcall(helper, args, 1, nullptr));
+  if (!out) fail_python(std::string("python: ") + name);
+  if (result != nullptr) *result = std::move(out);
+}
+
+void check_status(Runtime &rt, const PyStatus &status, const std::string &what) {
+  if (!g_api->PyStatus_Exception(status)) return;
+  std::string message = "python: " + what + " failed";
+  if (g_api->PyStatus_IsExit(status)) {
+    message += ": CPython asked to exit with code " + std::to_string(status.exitcode);
+  } else {
+    if (status.func != nullptr) message += std::string(": ") + status.func;
+    if (status.err_msg != nullptr) message += std::string(": ") + status.err_msg;
+  }
+  rt.broken = message;
+  fail(Status::kPython, message);
+}
+
+// Frees what PyConfig holds however initialisation ends.
+class ConfigGuard {
+ public:
+  explicit ConfigGuard(PyConfig *config) : config_(config) {}
+  ~ConfigGuard() { g_api->PyConfig_Clear(config_); }
+  ConfigGuard(const ConfigGuard &) = delete;
+  ConfigGuard &operator=(const ConfigGuard &) = delete;
+
+ private:
+  PyConfig *config_;
+};
+
+// Decoded by CPython itself (after pre-initialisation, in UTF-8 mode), as it decodes argv.
+std::wstring wide(const std::string &text) {
+  wchar_t *decoded = g_api->Py_DecodeLocale(text.c_str(), nullptr);
+  if (decoded == nullptr) fail(Status::kNoMemory, "python: cannot decode " + quote(text));
+  std::wstring out(decoded);
+  g_api->PyMem_RawFree(decoded);
+  return out;
+}
+
+void set_string(Runtime &rt, PyConfig &config, wchar_t **field, const std::string &value,
+                const char *name) {
+  check_status(rt, g_api->PyConfig_SetString(&config, field, wide(value).c_str()),
+               std::string("setting PyConfig.") + name);
+}
+
+// Starts the process's CPython for `layout` with `group`'s paths in front of the standard
+// library. Runtime mutex held.
+void start_python(Runtime &rt, const PythonLayout &layout, Group &group, const Logger &log) {
+  auto api = std::make_unique<Api>(load_libpython(layout.libpython));
+  if (api->Py_IsInitialized()) {
+    fail(Status::kPython, "python: a CPython (" + layout.libpython.string() +
+                              ") is already running in this process, started by someone else "
+                              "(the host, or an earlier load of libpyenv); libpyenv only embeds "
+                              "a CPython it starts itself");
+  }
+  // From here on CPython keeps state: the library stays loaded whatever happens.
+  g_api = api.get();
+  rt.api = std::move(api);
+
+  // Isolated pre-configuration: the host's locale is left alone (configure_locale = 0),
+  // and UTF-8 mode makes file names and text independent of it.
+  PyPreConfig preconfig;
+  g_api->PyPreConfig_InitIsolatedConfig(&preconfig);
+  preconfig.utf8_mode = 1;
+  check_status(rt, g_api->Py_PreInitialize(&preconfig), "pre-initialising CPython");
+
+  // Isolated rather than Python configuration: the host process's own PYTHONPATH,
+  // PYTHONHOME, PYTHONSTARTUP... are not the job's and must not leak in; no user site, no
+  // signal handlers (the host owns SIGINT), no argv parsing, C stdio untouched.
+  PyConfig config;
+  g_api->PyConfig_InitIsolatedConfig(&config);
+  ConfigGuard guard(&config);
+  config.site_import = 1;
+  config.user_site_directory = 0;
+  config.install_signal_handlers = 0;
+  config.parse_argv = 0;
+  config.configure_c_stdio = 0;
+  config.pathconfig_warnings = 0;
+  set_string(rt, config, &config.program_name, layout.executable.string(), "program_name");
+  set_string(rt, config, &config.executable, layout.executable.string(), "executable");
+  set_string(rt, config, &config.home, layout.home.string(), "home");
+
+  std::vector<std::string> ours;
+  const std::set<std::string> stdlib(layout.stdlib_paths.begin(), layout.stdlib_paths.end());
+  for (const auto &p : group.paths) {
+    if (stdlib.count(p) == 0) ours.push_back(p);
+  }
+  config.module_search_paths_set = 1;
+  for (const auto &list : {ours, layout.stdlib_paths}) {
+    for (const auto &p : list) {
+      check_status(rt, g_api->PyWideStringList_Append(&config.module_search_paths, wide(p).c_str()),
+                   "setting PyConfig.module_search_paths");
+    }
+  }
+
+  {
+    // site.py and sitecustomize run now: in the environment's directory already.
+    WorkingDirectory cwd(group.working_directory_fd, group.working_directory, log);
+    check_status(rt, g_api->Py_InitializeFromConfig(&config),
+                 "starting CPython (" + layout.describe() + ")");
+  }
+
+  // This thread holds the GIL with the main thread state; the references go before it does.
+  std::string failure;
+  {
+    Ref globals(g_api->PyDict_New());
+    Ref code(g_api->Py_CompileStringExFlags(kHelpers, "<pyenv>", Py_file_input, nullptr, -1));
+    bool ok = globals && code &&
+              g_api->PyDict_SetItemString(globals.get(), "__builtins__",
+                                          g_api->PyEval_GetBuiltins()) == 0;
+    Ref result(ok ? g_api->PyEval_EvalCode(code.get(), globals.get(), globals.get()) : nullptr);
+    if (result) {
+      rt.helpers = globals.release();
+    } else {
+      failure = take_exception(false);
+    }
+  }
+  // Any host thread may now take the GIL; this one keeps its thread state for later calls.
+  g_api->PyEval_SaveThread();
+  if (!failure.empty()) {
+    rt.broken = "python: CPython started, but libpyenv's helpers failed: " + failure;
+    fail(Status::kPython, rt.broken);
+  }
+
+  rt.layout = layout;
+  for (const auto &p : claim_paths(rt, group)) rt.paths[p].owned = stdlib.count(p) == 0;
+  log.info("python: started CPython " + rt.api->version.substr(0, rt.api->version.find(' ')) +
+           " (" + layout.describe() + ", executable " + layout.executable.string() + ")");
+}
+
+void start(Runtime &rt, const PythonLayout &layout, Group &group, const Logger &log) {
+  try {
+    start_python(rt, layout, group, log);
+  } catch (const Error &e) {
+    // Once the library is loaded and pre-initialisation has begun, CPython cannot be
+    // started again in this process.
+    if (rt.api && rt.broken.empty()) rt.broken = e.what();
+    throw;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+struct Interpreter::Impl {
+  Group *group = nullptr;
+  Logger log;
+  PyObject *globals = nullptr;
+  // "module:function" -> the function; "name" -> the name as a str, looked up per call.
+  struct Callable {
+    PyObject *object = nullptr;
+    PyObject *name = nullptr;
+  };
+  std::map<std::string, Callable, std::less<>> callables;  // guarded by the GIL
+
+  // GIL held. A new reference to the callable named `name`.
+  Ref resolve(std::string_view name);
+  Callable make_callable(std::string_view name);
+};
+
+Interpreter::Impl::Callable Interpreter::Impl::make_callable(std::string_view name) {
+  const auto colon = name.find(':');
+  if (colon == std::string_view::npos) {
+    if (name.empty()) fail(Status::kInvalid, "python: empty callable name");
+    Ref key(g_api->PyUnicode_FromStringAndSize(name.data(), static_cast<Py_ssize_t>(name.size())));
+    if (!key) fail_python("python: callable " + quote(name));
+    return Callable{nullptr, key.release()};
+  }
+  const std::string module(name.substr(0, colon));
+  const std::string attributes(name.substr(colon + 1));
+  if (module.empty() || attributes.empty() || attributes.front() == '.' ||
+      attributes.back() == '.' || attributes.find("..") != std::string::npos) {
+    fail(Status::kInvalid, "python: callable " + quote(name) +
+                               ": expected \"package.module:function\" or a name in the "
+                               "interpreter's globals");
+  }
+  Ref object(g_api->PyImport_ImportModule(module.c_str()));
+  if (!object) fail_python("python: " + quote(name) + ": cannot import " + module);
+  size_t start = 0;
+  while (start <= attributes.size()) {
+    size_t dot = attributes.find('.', start);
+    if (dot == std::string::npos) dot = attributes.size();
+    const std::string attribute = attributes.substr(start, dot - start);
+    object = Ref(g_api->PyObject_GetAttrString(object.get(), attribute.c_str()));
+    if (!object) fail_python("python: " + quote(name));
+    start = dot + 1;
+  }
+  if (!g_api->PyCallable_Check(object.get())) {
+    fail(Status::kPython,
+         "python: " + quote(name) + " is not callable (it is a " + type_name(object.get()) + ")");
+  }
+  return Callable{object.release(), nullptr};
+}
+
+Ref Interpreter::Impl::resolve(std::string_view name) {
+  auto it = callables.find(name);
+  if (it == callables.end()) {
+    // The import may release the GIL; another thread may have cached the name meanwhile.
+    Callable made = make_callable(name);
+    auto [where, inserted] = callables.emplace(std::string(name), made);
+    if (!inserted) {
+      if (made.object != nullptr) g_api->Py_DecRef(made.object);
+      if (made.name != nullptr) g_api->Py_DecRef(made.name);
+    }
+    it = where;
+  }
+  if (it->second.object != nullptr) return Ref::borrowed(it->second.object);
+  // Looked up on each call: code exec'd later may rebind the name.
+  PyObject *found = g_api->PyDict_GetItemWithError(globals, it->second.name);
+  if (found == nullptr) {
+    if (g_api->PyErr_Occurred() != nullptr) fail_python("python: " + quote(name));
+    found = g_api->PyDict_GetItemWithError(g_api->PyEval_GetBuiltins(), it->second.name);
+    if (found == nullptr) {
+      if (g_api->PyErr_Occurred() != nullptr) fail_python("python: " + quote(name));
+      fail(Status::kPython, "python: name " + quote(name) +
+                                " is not defined in this interpreter's globals (nor a builtin)");
+    }
+  }
+  return Ref::borrowed(found);
+}
+
+Interpreter::Interpreter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+std::shared_ptr<Interpreter> Interpreter::open(const Environment &env, const Logger &log) {
+  PythonLayout layout = locate_python(env, header_version(), log);
+  Runtime &rt = runtime();
+  std::lock_guard<std::mutex> lock(rt.mutex);
+  if (!rt.broken.empty()) {
+    fail(Status::kPython,
+         "python: CPython failed to start earlier in this process and cannot "
+         "be started again: " +
+             rt.broken);
+  }
+  if (rt.layout && !rt.layout->same_python(layout)) {
+    fail(Status::kPython,
+         "python: the environment needs Python " + layout.version + " with " + layout.describe() +
+             ", but this process already runs CPython " +
+             rt.api->version.substr(0, rt.api->version.find(' ')) + " with " +
+             rt.layout->describe() +
+             "; there is one CPython per process, so jobs needing different Pythons must run "
+             "in different processes");
+  }
+
+  const std::vector<std::string> paths = group_paths(env);
+  const std::string key = group_key(env, paths);
+  auto found = rt.groups.find(key);
+  const bool fresh_group = found == rt.groups.end();
+  std::unique_ptr<Group> made;
+  Group *group = nullptr;
+  if (fresh_group) {
+    made = std::make_unique<Group>();
+    made->key = key;
+    made->paths = paths;
+    if (env.working_directory) {
+      made->working_directory = *env.working_directory;
+      made->working_directory_fd =
+          ::open(env.working_directory->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (made->working_directory_fd < 0) {
+        fail(Status::kIo,
+             errno_message("python: working directory " + *env.working_directory, errno));
+      }
+    }
+    group = made.get();
+  } else {
+    group = found->second.get();
+  }
+  struct CloseFd {
+    Group *group;
+    bool armed;
+    ~CloseFd() {
+      if (armed && group->working_directory_fd >= 0) ::close(group->working_directory_fd);
+    }
+  } close_fd{group, fresh_group};
+
+  const bool starting = !rt.api;
+  if (starting) start(rt, layout, *group, log);
+
+  auto impl = std::make_unique<Impl>();
+  impl->group = group;
+  impl->log = log;
+  {
+    Gil gil;
+    Ref globals(g_api->PyDict_New());
+    Ref main_name(g_api->PyUnicode_FromStringAndSize("__main__", 8));
+    if (!globals || !main_name ||
+        g_api->PyDict_SetItemString(globals.get(), "__builtins__", g_api->PyEval_GetBuiltins()) !=
+            0 ||
+        g_api->PyDict_SetItemString(globals.get(), "__name__", main_name.get()) != 0) {
+      fail_python("python: creating an interpreter's globals");
+    }
+    // The group that started CPython had its paths put first by PyConfig.
+    if (fresh_group && !starting) {
+      const std::vector<std::string> added = claim_paths(rt, *group);
+      if (!added.empty()) {
+        Ref owned;
+        try {
+          call_helper("add_paths", added, &owned);
+        } catch (...) {
+          release_paths(rt, *group);
+          throw;
+        }
+        for (size_t i = 0; i < added.size(); ++i) {
+          PyObject *flag = g_api->PyList_GetItem(owned.get(), static_cast<Py_ssize_t>(i));
+          rt.paths[added[i]].owned = flag != nullptr && g_api->PyObject_IsTrue(flag) == 1;
+        }
+      }
+    }
+    impl->globals = globals.release();
+  }
+  if (fresh_group) rt.groups.emplace(key, std::move(made));
+  close_fd.armed = false;
+  ++group->interpreters;
+  return std::shared_ptr<Interpreter>(new Interpreter(std::move(impl)));
+}
+
+Interpreter::~Interpreter() {
+  Impl &d = *impl_;
+  Runtime &rt = runtime();
+  std::lock_guard<std::mutex> lock(rt.mutex);
+  Group *group = d.group;
+  const bool last = --group->interpreters == 0;
+  try {
+    Gil gil;
+    for (auto &[name, callable] : d.callables) {
+      if (callable.object != nullptr) g_api->Py_DecRef(callable.object);
+      if (callable.name != nullptr) g_api->Py_DecRef(callable.name);
+    }
+    // Functions defined by exec() refer back to the globals: clear them to break the cycle
+    // now rather than at the next garbage collection.
+    g_api->PyDict_Clear(d.globals);
+    g_api->Py_DecRef(d.globals);
+    if (last) {
+      const std::vector<std::string> gone = release_paths(rt, *group);
+      if (!gone.empty()) call_helper("remove_paths", gone, nullptr);
+    }
+  } catch (const std::exception &e) {
+    d.log.warn(std::string("python: closing an interpreter: ") + e.what());
+  }
+  if (last) {
+    if (group->working_directory_fd >= 0) ::close(group->working_directory_fd);
+    rt.groups.erase(group->key);
+  }
+}
+
+std::optional<RuntimeInfo> Interpreter::running() {
+  Runtime &rt = runtime();
+  std::lock_guard<std::mutex> lock(rt.mutex);
+  if (!rt.layout) return std::nullopt;
+  return RuntimeInfo{rt.api->version, rt.layout->libpython, rt.layout->home, rt.layout->executable};
+}
+
+void Interpreter::exec(const std::string &code) {
+  Impl &d = *impl_;
+  WorkingDirectory cwd(d.group->working_directory_fd, d.group->working_directory, d.log);
+  Gil gil;
+  Ref compiled(g_api->Py_CompileStringExFlags(code.c_str(), "<exec>", Py_file_input, nullptr, -1));
+  if (!compiled) fail_python("python: exec: the code does not compile");
+  Ref result(g_api->PyEval_EvalCode(compiled.get(), d.globals, d.globals));
+  if (!result) fail_python("python: exec raised an exception");
+}
+
+namespace {
+
+// GIL held. json.loads and json.dumps, imported on first use.
+void ensure_json(Runtime &rt) {
+  if (rt.json_loads != nullptr) return;
+  Ref json(g_api->PyImport_ImportModule("json"));
+  if (!json) fail_python("python: cannot import json");
+  Ref loads(g_api->PyObject_GetAttrString(json.get(), "loads"));
+  Ref dumps(g_api->PyObject_GetAttrString(json.get(), "dumps"));
+  if (!loads || !dumps) fail_python("python: json");
+  // The import may have let another thread do the same.
+  if (rt.json_loads != nullptr) return;
+  rt.json_loads = loads.release();
+  rt.json_dumps = dumps.release();
+}
+
+Ref call_one(PyObject *function, PyObject *argument) {
+  PyObject *args[2] = {nullptr, argument};
+  return Ref(
+      g_api->PyObject_Vectorcall(function, args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr));
+}
+
+Buffer copy_out(const char *data, size_t size) {
+  // One byte at least: malloc(0) may return NULL, which reads as failure to C callers.
+  auto *out = static_cast<char *>(std::malloc(size > 0 ? size : 1));
+  if (out == nullptr)
+    fail(Status::kNoMemory, "python: no memory for a result of " + std::to_string(size) + " bytes");
+  if (size > 0) std::memcpy(out, data, size);
+  return Buffer(out, size);
+}
+
+}  // namespace
+
+std::string Interpreter::call_json(std::string_view callable, const std::string &args_json) {
+  Impl &d = *impl_;
+  Runtime &rt = runtime();
+  WorkingDirectory cwd(d.group->working_directory_fd, d.group->working_directory, d.log);
+  Gil gil;
+  ensure_json(rt);
+  Ref function = d.resolve(callable);
+  Ref args;
+  if (args_json.empty()) {
+    Ref empty(g_api->PyList_New(0));
+    if (empty) args = Ref(g_api->PyList_AsTuple(empty.get()));
+  } else {
+    Ref text(g_api->PyUnicode_FromStringAndSize(args_json.data(),
+                                                static_cast<Py_ssize_t>(args_json.size())));
+    if (!text) {
+      fail(Status::kInvalid, "python: " + quote(callable) + ": arguments are not UTF-8 (" +
+                                 take_exception(false) + ")");
+    }
+    Ref parsed = call_one(rt.json_loads, text.get());
+    if (!parsed) {
+      fail(Status::kInvalid, "python: " + quote(callable) + ": arguments are not valid JSON (" +
+                                 take_exception(false) + ")");
+    }
+    if (!PyList_Check(parsed.get())) {
+      fail(Status::kInvalid, "python: " + quote(callable) +
+                                 ": arguments must be a JSON array, not a JSON " +
+                                 type_name(parsed.get()));
+    }
+    args = Ref(g_api->PyList_AsTuple(parsed.get()));
+  }
+  if (!args) fail_python("python: " + quote(callable));
+  Ref result(g_api->PyObject_Call(function.get(), args.get(), nullptr));
+  if (!result) fail_python("python: " + quote(callable) + " raised an exception");
+  Ref json = call_one(rt.json_dumps, result.get());
+  if (!json) fail_python("python: the result of " + quote(callable) + " is not JSON-serialisable");
+  return utf8(json.get());
+}
+
+Buffer Interpreter::call_bytes(std::string_view callable, const void *data, size_t size) {
+  if (data == nullptr && size > 0) fail(Status::kInvalid, "python: call_bytes: NULL data");
+  Impl &d = *impl_;
+  WorkingDirectory cwd(d.group->working_directory_fd, d.group->working_directory, d.log);
+  Gil gil;
+  Ref function = d.resolve(callable);
+  Ref argument(g_api->PyBytes_FromStringAndSize(static_cast<const char *>(data),
+                                                static_cast<Py_ssize_t>(size)));
+  if (!argument) fail_python("python: " + quote(callable));
+  Ref result = call_one(function.get(), argument.get());
+  if (!result) fail_python("python: " + quote(callable) + " raised an exception");
+
+  PyObject *r = result.get();
+  if (PyBytes_Check(r)) {
+    char *bytes = nullptr;
+    Py_ssize_t length = 0;
+    if (g_api->PyBytes_AsStringAndSize(r, &bytes, &length) != 0) fail_python("python: bytes");
+    return copy_out(bytes, static_cast<size_t>(length));
+  }
+  if (PyUnicode_Check(r)) {
+    Py_ssize_t length = 0;
+    const char *text = g_api->PyUnicode_AsUTF8AndSize(r, &length);
+    if (text == nullptr) {
+      fail_python("python: the str returned by " + quote(callable) + " is not valid UTF-8");
+    }
+    return copy_out(text, static_cast<size_t>(length));
+  }
+  Py_buffer view;
+  if (g_api->PyObject_GetBuffer(r, &view, PyBUF_SIMPLE) == 0) {
+    struct Release {
+      Py_buffer *view;
+      ~Release() { g_api->PyBuffer_Release(view); }
+    } release{&view};
+    return copy_out(static_cast<const char *>(view.buf), static_cast<size_t>(view.len));
+  }
+  g_api->PyErr_Clear();
+  fail(Status::kPython,
+       "python: " + quote(callable) + " returned " + type_name(r) + ", expected bytes or str");
+}
+
+}  // namespace pyenv::python

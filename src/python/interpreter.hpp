@@ -1,0 +1,126 @@
+// The embedded interpreter (DESIGN.md section 6): the one CPython of the process, started
+// from the first environment that asks for it, and handles onto it that the host calls from
+// any of its threads.
+//
+// One CPython per process. Its libpython is found from the environment (python/locate.hpp)
+// and loaded with dlopen; it is initialised once, isolated from the host's own environment
+// variables (PyConfig_InitIsolatedConfig: PYTHONPATH, PYTHONHOME... of the host process are
+// ignored, no user site-packages, no signal handlers, the host's locale untouched, UTF-8
+// mode), with home, executable and module search paths set before initialisation. It is
+// never finalised: host threads may still call it, and CPython cannot be started twice in
+// one process. An environment that needs another home, venv or version than the running
+// one is refused with Error(kPython) naming both.
+//
+// sys.path: the environment's paths come first, then the standard library of its home; a
+// venv's or an archive's site-packages come from site.py. A later environment with the same
+// Python adds its own paths in front. Each path is counted per environment that added it;
+// when the last interpreter of an environment closes, the paths only it added leave sys.path
+// again, and so do the modules imported from them (from sys.modules), so that jobs coming and
+// going neither accumulate paths nor see each other's stale modules.
+//
+// Working directory. When the environment has one, every call runs with it as the current
+// directory (os.getcwd(), relative paths into archives). A process-wide chdir would move the
+// host and every other environment with it, so the directory is per thread instead: the
+// first call from a host thread gives that thread its own file-system context
+// (unshare(CLONE_FS)), and each call enters the environment's directory and returns to the
+// thread's own one afterwards (two fchdir). From its first such call on, the thread no longer
+// follows chdir() made by other threads, and between calls it is back in the directory it
+// was in at that first call. Python threads started by Python code share the directory of
+// the host thread that started them. Where the kernel refuses unshare (some seccomp
+// profiles), the process changes directory once, to the first environment's directory, and
+// says so in the log.
+//
+// Closing the manager while interpreters are open is safe: nothing here points into the
+// manager. Its last close removes the base directory, so afterwards modules not yet imported
+// from it cannot be imported and files under the working directory are gone (Python
+// exceptions, never crashes); what was imported keeps working. The running CPython (home,
+// libpython) stays valid as long as its tree exists: with the archive cache that is the
+// cached tree, which can be evicted once no manager holds it, so a host keeps a manager of
+// the job open while the job's interpreters run.
+//
+// The environment's variables are not put into the process environment (nor os.environ):
+// setenv would change them for the host and every other job.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "env/environment.hpp"
+#include "util/log.hpp"
+
+namespace pyenv::python {
+
+// Bytes from std::malloc; release() hands them to C callers, who free them with std::free.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(char *data, size_t size) : data_(data), size_(size) {}
+  const char *data() const { return data_.get(); }
+  size_t size() const { return size_; }
+  std::string_view view() const { return {data_.get(), size_}; }
+  // size() still tells how many bytes were handed over.
+  void *release() { return data_.release(); }
+
+ private:
+  struct Free {
+    void operator()(char *p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> data_;
+  size_t size_ = 0;
+};
+
+// The CPython this process runs.
+struct RuntimeInfo {
+  std::string version;  // Py_GetVersion()
+  std::filesystem::path libpython;
+  std::filesystem::path home;
+  std::filesystem::path executable;
+};
+
+// One handle onto the process's CPython, with its own globals. Thread-safe: any thread may
+// call; the GIL is taken for each call and released before it returns, never held between
+// calls. Closing a handle (destroying it) must not race with calls on that same handle.
+class Interpreter {
+ public:
+  // Starts the process's CPython for `env` on first use, or joins the running one.
+  // Throws Error(kPython): no usable libpython (naming where it looked), another home, venv
+  // or version than the running CPython (naming both), CPython failing to start.
+  static std::shared_ptr<Interpreter> open(const Environment &env, const Logger &log);
+
+  // The running CPython; nullopt before the first open.
+  static std::optional<RuntimeInfo> running();
+
+  ~Interpreter();
+  Interpreter(const Interpreter &) = delete;
+  Interpreter &operator=(const Interpreter &) = delete;
+
+  // Runs `code` (statements) in this handle's globals, as `python -c` would (__name__ is
+  // "__main__"). Throws Error(kPython) with the formatted traceback.
+  void exec(const std::string &code);
+
+  // `callable`: "package.module:function" (the module imported, the function looked up once
+  // and kept; "module:Class.method" works too) or a name bound in this handle's globals (or
+  // a builtin), looked up on every call so that rebinding it takes effect.
+  // `args_json`: a JSON array of positional arguments (empty means none). Returns the result
+  // as JSON text (json.dumps). Throws Error(kInvalid) for a malformed callable or arguments
+  // that are not a JSON array, Error(kPython) with the traceback when the call raises or the
+  // result is not JSON-serialisable.
+  std::string call_json(std::string_view callable, const std::string &args_json);
+
+  // The hot path: one bytes argument; the result must be bytes, bytearray, another
+  // buffer, or str (returned as UTF-8). Errors as call_json.
+  Buffer call_bytes(std::string_view callable, const void *data, size_t size);
+
+  struct Impl;
+
+ private:
+  explicit Interpreter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pyenv::python
