@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "env/manager.hpp"
 #include "guard.hpp"
+#include "python/interpreter.hpp"
 
 #define PYENV_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -25,6 +27,10 @@ static_assert(PYENV_ENOMEM == static_cast<int>(pyenv::Status::kNoMemory));
 
 struct pyenv_manager {
   std::unique_ptr<pyenv::EnvironmentManager> impl;
+};
+
+struct pyenv_interpreter {
+  std::shared_ptr<pyenv::python::Interpreter> impl;
 };
 
 struct pyenv_environment {
@@ -56,15 +62,18 @@ pyenv_options read_options(const pyenv_options *options) {
   return out;
 }
 
+// Without a host callback: warnings and errors on stderr.
+void log_to_stderr(pyenv::LogLevel level, const std::string &message) {
+  if (level >= pyenv::LogLevel::kWarn) std::fprintf(stderr, "pyenv: %s\n", message.c_str());
+}
+
+pyenv::Logger default_logger() { return pyenv::Logger(log_to_stderr, nullptr); }
+
 pyenv::Logger make_logger(const pyenv_options &o) {
-  pyenv::Logger::Sink sink;
+  pyenv::Logger::Sink sink = log_to_stderr;
   if (o.log != nullptr) {
     sink = [fn = o.log, user = o.log_user](pyenv::LogLevel level, const std::string &m) {
       fn(user, static_cast<int>(level), m.c_str());
-    };
-  } else {
-    sink = [](pyenv::LogLevel level, const std::string &m) {
-      if (level >= pyenv::LogLevel::kWarn) std::fprintf(stderr, "pyenv: %s\n", m.c_str());
     };
   }
   pyenv::Logger::ProgressSink progress;
@@ -213,4 +222,68 @@ PYENV_EXPORT void pyenv_environment_free(pyenv_environment **env) {
   if (env == nullptr) return;
   delete *env;
   *env = nullptr;
+}
+
+PYENV_EXPORT pyenv_status pyenv_environment_get_interpreter(const pyenv_environment *env,
+                                                            pyenv_interpreter **out) {
+  return guard([&] {
+    require(out, "pyenv_environment_get_interpreter", "out");
+    *out = nullptr;
+    require(env, "pyenv_environment_get_interpreter", "env");
+    // The environment may outlive its manager and the host's log callback with it, so
+    // interpreters log the default way.
+    auto interp = std::make_unique<pyenv_interpreter>();
+    interp->impl = pyenv::python::Interpreter::open(env->value, default_logger());
+    *out = interp.release();
+  });
+}
+
+PYENV_EXPORT pyenv_status pyenv_interpreter_exec(pyenv_interpreter *interp, const char *code) {
+  return guard([&] {
+    require(interp, "pyenv_interpreter_exec", "interp");
+    require(code, "pyenv_interpreter_exec", "code");
+    interp->impl->exec(code);
+  });
+}
+
+PYENV_EXPORT pyenv_status pyenv_interpreter_call_json(pyenv_interpreter *interp,
+                                                      const char *callable,
+                                                      const char *args_json, char **out_json) {
+  return guard([&] {
+    require(out_json, "pyenv_interpreter_call_json", "out_json");
+    *out_json = nullptr;
+    require(interp, "pyenv_interpreter_call_json", "interp");
+    require(callable, "pyenv_interpreter_call_json", "callable");
+    const std::string result = interp->impl->call_json(callable, args_json ? args_json : "");
+    char *copy = static_cast<char *>(std::malloc(result.size() + 1));
+    if (copy == nullptr) throw std::bad_alloc();
+    std::memcpy(copy, result.c_str(), result.size() + 1);
+    *out_json = copy;
+  });
+}
+
+PYENV_EXPORT pyenv_status pyenv_interpreter_call_bytes(pyenv_interpreter *interp,
+                                                       const char *callable, const void *data,
+                                                       size_t size, void **out,
+                                                       size_t *out_size) {
+  return guard([&] {
+    require(out, "pyenv_interpreter_call_bytes", "out");
+    require(out_size, "pyenv_interpreter_call_bytes", "out_size");
+    *out = nullptr;
+    *out_size = 0;
+    require(interp, "pyenv_interpreter_call_bytes", "interp");
+    require(callable, "pyenv_interpreter_call_bytes", "callable");
+    if (size > 0) require(data, "pyenv_interpreter_call_bytes", "data");
+    pyenv::python::Buffer result = interp->impl->call_bytes(callable, data, size);
+    *out_size = result.size();
+    *out = result.release();
+  });
+}
+
+PYENV_EXPORT void pyenv_free(void *p) { std::free(p); }
+
+PYENV_EXPORT void pyenv_interpreter_close(pyenv_interpreter **interp) {
+  if (interp == nullptr) return;
+  delete *interp;
+  *interp = nullptr;
 }

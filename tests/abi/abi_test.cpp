@@ -50,6 +50,12 @@ const std::set<std::string> kAbiFunctions = {
     "pyenv_environment_getenv",
     "pyenv_environment_to_json",
     "pyenv_environment_free",
+    "pyenv_environment_get_interpreter",
+    "pyenv_interpreter_exec",
+    "pyenv_interpreter_call_json",
+    "pyenv_interpreter_call_bytes",
+    "pyenv_free",
+    "pyenv_interpreter_close",
 };
 
 // host.hpp's Api table must have exactly the types pyenv.h declares, or a host calling
@@ -75,8 +81,14 @@ PYENV_EXPECT_API_TYPE(environment_var_at, pyenv_environment_var_at);
 PYENV_EXPECT_API_TYPE(environment_getenv, pyenv_environment_getenv);
 PYENV_EXPECT_API_TYPE(environment_to_json, pyenv_environment_to_json);
 PYENV_EXPECT_API_TYPE(environment_free, pyenv_environment_free);
+PYENV_EXPECT_API_TYPE(environment_get_interpreter, pyenv_environment_get_interpreter);
+PYENV_EXPECT_API_TYPE(interpreter_exec, pyenv_interpreter_exec);
+PYENV_EXPECT_API_TYPE(interpreter_call_json, pyenv_interpreter_call_json);
+PYENV_EXPECT_API_TYPE(interpreter_call_bytes, pyenv_interpreter_call_bytes);
+PYENV_EXPECT_API_TYPE(free, pyenv_free);
+PYENV_EXPECT_API_TYPE(interpreter_close, pyenv_interpreter_close);
 #undef PYENV_EXPECT_API_TYPE
-static_assert(sizeof(pyenv::host::Api) == 18 * sizeof(void (*)()),
+static_assert(sizeof(pyenv::host::Api) == 24 * sizeof(void (*)()),
               "host::Api has a member this test does not check");
 
 // Output of `command`, or nullopt when it could not run or exited non-zero.

@@ -72,6 +72,13 @@ struct Api {
   const char *(*environment_getenv)(const pyenv_environment *, const char *);
   const char *(*environment_to_json)(const pyenv_environment *);
   void (*environment_free)(pyenv_environment **);
+  pyenv_status (*environment_get_interpreter)(const pyenv_environment *, pyenv_interpreter **);
+  pyenv_status (*interpreter_exec)(pyenv_interpreter *, const char *);
+  pyenv_status (*interpreter_call_json)(pyenv_interpreter *, const char *, const char *, char **);
+  pyenv_status (*interpreter_call_bytes)(pyenv_interpreter *, const char *, const void *, size_t,
+                                         void **, size_t *);
+  void (*free)(void *);
+  void (*interpreter_close)(pyenv_interpreter **);
 };
 
 namespace detail {
@@ -115,6 +122,53 @@ struct Options {
   std::function<void(const char *phase, uint64_t done, uint64_t total)> progress;
 };
 
+// A handle onto the process's embedded CPython, with its own globals. Any thread may call;
+// closing must not race with calls on the same handle.
+class Interpreter {
+ public:
+  Interpreter(Interpreter &&) noexcept = default;
+  Interpreter &operator=(Interpreter &&) noexcept = default;
+
+  // Runs Python statements in this handle's globals.
+  void exec(const std::string &code) {
+    detail::check(*lib_, lib_->api.interpreter_exec(handle_.get(), code.c_str()));
+  }
+  // Calls "package.module:function" or a global name with a JSON array of arguments.
+  std::string call_json(const std::string &callable, const std::string &args_json = "[]") {
+    char *out = nullptr;
+    detail::check(*lib_, lib_->api.interpreter_call_json(handle_.get(), callable.c_str(),
+                                                         args_json.c_str(), &out));
+    std::unique_ptr<char, Free> owned(out, Free{lib_});
+    return detail::or_empty(out);
+  }
+  // The hot path: one bytes argument, bytes back.
+  std::string call_bytes(const std::string &callable, const void *data, size_t size) {
+    void *out = nullptr;
+    size_t out_size = 0;
+    detail::check(*lib_, lib_->api.interpreter_call_bytes(handle_.get(), callable.c_str(), data,
+                                                          size, &out, &out_size));
+    std::unique_ptr<char, Free> owned(static_cast<char *>(out), Free{lib_});
+    return out ? std::string(static_cast<const char *>(out), out_size) : std::string();
+  }
+  pyenv_interpreter *get() const { return handle_.get(); }
+
+ private:
+  friend class Environment;
+  struct Free {
+    detail::LibraryPtr lib;
+    void operator()(char *p) const { lib->api.free(p); }
+  };
+  struct Close {
+    detail::LibraryPtr lib;
+    void operator()(pyenv_interpreter *p) const { lib->api.interpreter_close(&p); }
+  };
+  Interpreter(detail::LibraryPtr lib, pyenv_interpreter *handle)
+      : lib_(lib), handle_(handle, Close{lib}) {}
+
+  detail::LibraryPtr lib_;
+  std::unique_ptr<pyenv_interpreter, Close> handle_;
+};
+
 // A prepared environment: an immutable value.
 class Environment {
  public:
@@ -155,6 +209,13 @@ class Environment {
     return detail::or_empty(api().environment_to_json(handle_.get()));
   }
   const pyenv_environment *get() const { return handle_.get(); }
+
+  // An interpreter handle for this environment; starts the process's CPython on first use.
+  Interpreter interpreter() const {
+    pyenv_interpreter *interp = nullptr;
+    detail::check(*lib_, api().environment_get_interpreter(handle_.get(), &interp));
+    return Interpreter(lib_, interp);
+  }
 
  private:
   friend class Manager;
@@ -277,6 +338,12 @@ class Plugin {
     detail::resolve(*lib, a.environment_getenv, "pyenv_environment_getenv");
     detail::resolve(*lib, a.environment_to_json, "pyenv_environment_to_json");
     detail::resolve(*lib, a.environment_free, "pyenv_environment_free");
+    detail::resolve(*lib, a.environment_get_interpreter, "pyenv_environment_get_interpreter");
+    detail::resolve(*lib, a.interpreter_exec, "pyenv_interpreter_exec");
+    detail::resolve(*lib, a.interpreter_call_json, "pyenv_interpreter_call_json");
+    detail::resolve(*lib, a.interpreter_call_bytes, "pyenv_interpreter_call_bytes");
+    detail::resolve(*lib, a.free, "pyenv_free");
+    detail::resolve(*lib, a.interpreter_close, "pyenv_interpreter_close");
     return Plugin(std::move(lib));
   }
 

@@ -187,6 +187,78 @@ const char *pyenv_environment_to_json(const pyenv_environment *env);
 /** Frees the environment and sets *env = NULL. NULL or *NULL: nothing happens. */
 void pyenv_environment_free(pyenv_environment **env);
 
+/*
+ * The embedded interpreter.
+ *
+ * The process runs one CPython: the first pyenv_environment_get_interpreter starts it from
+ * that environment (its libpython found from the environment's python home or by asking its
+ * executable, loaded with dlopen, initialised with home, executable and search paths set
+ * before initialisation); later environments of the same Python join it. Each interpreter
+ * handle has its own globals. Any host thread may call any handle: the GIL is taken and
+ * released around each call and never held between calls.
+ *
+ * Working directory: when the environment has one, Python code sees it as os.getcwd(). The
+ * host's working directory is not changed: the first call from a host thread gives that
+ * thread a file-system context of its own (Linux unshare(CLONE_FS)), and each call enters
+ * the environment's directory and returns to the thread's own afterwards.
+ *
+ * Closing the manager while interpreters are open is safe: imported modules keep working;
+ * files of the removed base directory are gone, so later imports from it fail with
+ * PYENV_EPYTHON. Keep a manager of the job open while its interpreters run.
+ */
+typedef struct pyenv_interpreter pyenv_interpreter;
+
+/**
+ * An interpreter handle for `env`, starting the process's CPython on first use.
+ * @param[out] out the handle; NULL on failure.
+ * @return PYENV_OK; PYENV_EPYTHON when no libpython is found (the message says where it
+ *         looked), when CPython fails to start, or when the running CPython has another
+ *         home or version than `env` needs (the message names both).
+ * Ownership: the caller owns *out and releases it with pyenv_interpreter_close. The handle
+ * does not depend on `env`, which may be freed first.
+ */
+pyenv_status pyenv_environment_get_interpreter(const pyenv_environment *env,
+                                               pyenv_interpreter **out);
+
+/**
+ * Runs `code` (Python statements) in the handle's globals.
+ * @return PYENV_OK; PYENV_EPYTHON with the traceback in pyenv_last_error().
+ */
+pyenv_status pyenv_interpreter_exec(pyenv_interpreter *interp, const char *code);
+
+/**
+ * Calls `callable` with JSON arguments.
+ * @param callable "package.module:function" (imported) or a name bound in this handle's
+ *        globals.
+ * @param args_json a JSON array of positional arguments (NULL or "" for none).
+ * @param[out] out_json the result as JSON text; NULL on failure.
+ * @return PYENV_OK; PYENV_EINVAL for a malformed callable or arguments; PYENV_EPYTHON with
+ *         the traceback when the call raises or its result is not JSON.
+ * Ownership: *out_json is freed with pyenv_free.
+ */
+pyenv_status pyenv_interpreter_call_json(pyenv_interpreter *interp, const char *callable,
+                                         const char *args_json, char **out_json);
+
+/**
+ * The hot path: calls `callable` with one bytes argument; the result is bytes (or str,
+ * returned as UTF-8).
+ * @param[out] out, out_size the result; NULL and 0 on failure.
+ * Ownership: *out is freed with pyenv_free.
+ */
+pyenv_status pyenv_interpreter_call_bytes(pyenv_interpreter *interp, const char *callable,
+                                          const void *data, size_t size, void **out,
+                                          size_t *out_size);
+
+/** Frees memory the plugin handed out (call results). NULL: nothing happens. */
+void pyenv_free(void *p);
+
+/**
+ * Releases the handle and sets *interp = NULL; the environment's sys.path entries leave
+ * sys.path with its last handle. Must not race with calls on the same handle.
+ * NULL or *NULL: nothing happens.
+ */
+void pyenv_interpreter_close(pyenv_interpreter **interp);
+
 #ifdef __cplusplus
 }
 #endif

@@ -176,3 +176,45 @@ FAKE_EXPORT void pyenv_environment_free(pyenv_environment **env) {
   free(*env);
   *env = NULL;
 }
+
+/* The interpreter functions: present so the loader accepts the fake; never started. */
+FAKE_EXPORT pyenv_status pyenv_environment_get_interpreter(const pyenv_environment *env,
+                                                           pyenv_interpreter **out) {
+  (void)env;
+  if (out) *out = NULL;
+  return fail(PYENV_EPYTHON, "fake: no interpreter");
+}
+
+FAKE_EXPORT pyenv_status pyenv_interpreter_exec(pyenv_interpreter *interp, const char *code) {
+  (void)interp;
+  (void)code;
+  return fail(PYENV_EPYTHON, "fake: no interpreter");
+}
+
+FAKE_EXPORT pyenv_status pyenv_interpreter_call_json(pyenv_interpreter *interp,
+                                                     const char *callable, const char *args,
+                                                     char **out) {
+  (void)interp;
+  (void)callable;
+  (void)args;
+  if (out) *out = NULL;
+  return fail(PYENV_EPYTHON, "fake: no interpreter");
+}
+
+FAKE_EXPORT pyenv_status pyenv_interpreter_call_bytes(pyenv_interpreter *interp,
+                                                      const char *callable, const void *data,
+                                                      size_t size, void **out, size_t *out_size) {
+  (void)interp;
+  (void)callable;
+  (void)data;
+  (void)size;
+  if (out) *out = NULL;
+  if (out_size) *out_size = 0;
+  return fail(PYENV_EPYTHON, "fake: no interpreter");
+}
+
+FAKE_EXPORT void pyenv_free(void *p) { free(p); }
+
+FAKE_EXPORT void pyenv_interpreter_close(pyenv_interpreter **interp) {
+  if (interp) *interp = NULL;
+}
