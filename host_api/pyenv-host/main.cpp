@@ -3,11 +3,18 @@
 #include <pyenv/host.hpp>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <exception>
+#include <fstream>
 #include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,13 +25,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char kUsage[] = R"(usage: pyenv-host [env] [options]
+const char kUsage[] = R"(usage: pyenv-host [COMMAND] [options]
 
-Prepares a job's Python environment with libpyenv, prints it as JSON and cleans up.
-With no arguments, runs the bundled example configuration.
+Prepares a job's Python environment with libpyenv, the way a host runtime does.
 
 commands:
-  env                  create, open, create_environment, print the JSON, close (default)
+  env       create, open, create_environment; print the environment as JSON; close
+  run       prepare the environment, start its embedded Python, and call a function on
+            each newline-delimited record from N host threads; results go to stdout in
+            input order, a summary (records, seconds, records/s) to stderr
+  (none)    the bundled example: its environment, then `run` over its bundled records
 
 options:
   --config FILE        YAML configuration (python.* and pyenv.* keys)
@@ -35,15 +45,22 @@ options:
                        program, then ../lib/pyenv/)
   --verbose            print the plugin's info log lines on stderr
   -h, --help           this text
+run options:
+  --function MOD:FUNC  the function to call, e.g. wordcount:count_words (required for run)
+  --threads N          host threads calling Python (default 1)
+  --input FILE         records to read (default: stdin)
 )";
 
 struct Args {
-  std::string command = "env";
+  std::string command = "demo";
   std::optional<std::string> config;
   std::string job_id = "pyenv-host";
   std::vector<std::string> tmp_dirs;
   std::optional<std::string> plugin;
   bool verbose = false;
+  std::string function;
+  unsigned threads = 1;
+  std::optional<std::string> input;
 };
 
 [[noreturn]] void usage_error(const std::string &message) {
@@ -62,8 +79,20 @@ Args parse_args(int argc, char **argv) {
     if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
       std::exit(0);
-    } else if (arg == "env" && i == 1) {
+    } else if ((arg == "env" || arg == "run") && i == 1) {
       args.command = arg;
+    } else if (arg == "--function") {
+      args.function = value();
+    } else if (arg == "--threads") {
+      const std::string n = value();
+      char *end = nullptr;
+      const unsigned long threads = std::strtoul(n.c_str(), &end, 10);
+      if (end == n.c_str() || *end != '\0' || threads == 0 || threads > 256) {
+        usage_error("--threads takes a number from 1 to 256, got " + n);
+      }
+      args.threads = static_cast<unsigned>(threads);
+    } else if (arg == "--input") {
+      args.input = value();
     } else if (arg == "--config") {
       args.config = value();
     } else if (arg == "--job-id") {
@@ -78,6 +107,7 @@ Args parse_args(int argc, char **argv) {
       usage_error("unknown argument " + arg);
     }
   }
+  if (args.command == "run" && args.function.empty()) usage_error("run needs --function");
   return args;
 }
 
@@ -100,8 +130,10 @@ std::string find_plugin(const Args &args) {
   std::exit(2);
 }
 
+fs::path examples_dir() { return self_dir() / ".." / "share" / "pyenv" / "examples"; }
+
 std::string find_example() {
-  fs::path example = self_dir() / ".." / "share" / "pyenv" / "examples" / "example.yaml";
+  fs::path example = examples_dir() / "example.yaml";
   if (!fs::exists(example)) {
     std::cerr << "pyenv-host: no bundled example at " << example.string()
               << "; pass --config FILE\n";
@@ -134,10 +166,8 @@ class ProgressLine {
   bool shown_ = false;
 };
 
-int run_env(const Args &args) {
-  pyenv::host::Plugin plugin = pyenv::host::Plugin::load(find_plugin(args));
-  ProgressLine progress;
-
+pyenv::host::Manager create_manager(const Args &args, const pyenv::host::Plugin &plugin,
+                                    ProgressLine &progress) {
   pyenv::host::Options options;
   options.job_id = args.job_id;
   options.tmp_dirs = args.tmp_dirs;
@@ -150,17 +180,22 @@ int run_env(const Args &args) {
     if (std::strchr(*e, '=') != nullptr && **e != '=') options.system_env.emplace_back(*e);
   }
   const int min_level = args.verbose ? 1 : 2;
-  options.log = [&](int level, const char *message) {
+  options.log = [&progress, min_level](int level, const char *message) {
     if (level < min_level) return;
     progress.clear();
     static const char *const kNames[] = {"debug", "info", "warn", "error"};
     std::fprintf(stderr, "pyenv %s: %s\n", kNames[level & 3], message);
   };
-  options.progress = [&](const char *phase, uint64_t done, uint64_t total) {
+  options.progress = [&progress](const char *phase, uint64_t done, uint64_t total) {
     progress.update(phase, done, total);
   };
+  return plugin.create(options);
+}
 
-  pyenv::host::Manager manager = plugin.create(options);
+int run_env(const Args &args) {
+  pyenv::host::Plugin plugin = pyenv::host::Plugin::load(find_plugin(args));
+  ProgressLine progress;
+  pyenv::host::Manager manager = create_manager(args, plugin, progress);
   manager.open();
   pyenv::host::Environment env = manager.create_environment();
   progress.clear();
@@ -169,12 +204,92 @@ int run_env(const Args &args) {
   return 0;
 }
 
+// Calls `function` on every record of `in` from `threads` host threads, in batches, and
+// writes the results in input order.
+int run_records(const Args &args, std::istream &in) {
+  pyenv::host::Plugin plugin = pyenv::host::Plugin::load(find_plugin(args));
+  ProgressLine progress;
+  pyenv::host::Manager manager = create_manager(args, plugin, progress);
+  manager.open();
+  pyenv::host::Environment env = manager.create_environment();
+  progress.clear();
+  pyenv::host::Interpreter interp = env.interpreter();
+
+  constexpr size_t kBatch = 8192;
+  std::vector<std::string> records, results;
+  uint64_t total = 0;
+  const auto start = std::chrono::steady_clock::now();
+  std::string line;
+  bool more = true;
+  while (more) {
+    records.clear();
+    while (records.size() < kBatch && (more = static_cast<bool>(std::getline(in, line)))) {
+      records.push_back(line);
+    }
+    results.assign(records.size(), std::string());
+    std::atomic<size_t> next{0};
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    auto work = [&] {
+      try {
+        for (size_t i = next++; i < records.size(); i = next++) {
+          results[i] = interp.call_bytes(args.function, records[i].data(), records[i].size());
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        next = records.size();
+      }
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < args.threads; ++t) pool.emplace_back(work);
+    work();
+    for (std::thread &t : pool) t.join();
+    if (error) std::rethrow_exception(error);
+    for (const std::string &result : results) std::cout << result << '\n';
+    total += records.size();
+  }
+  std::cout.flush();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(stderr, "pyenv-host: %llu records, %.3f s, %.0f records/s, %u thread(s)\n",
+               static_cast<unsigned long long>(total), seconds,
+               seconds > 0 ? static_cast<double>(total) / seconds : 0.0, args.threads);
+  manager.close();
+  return 0;
+}
+
+int run(const Args &args) {
+  if (args.command == "env") return run_env(args);
+  if (args.command == "run") {
+    if (!args.input) return run_records(args, std::cin);
+    std::ifstream in(*args.input);
+    if (!in) {
+      std::cerr << "pyenv-host: cannot read --input " << *args.input << "\n";
+      return 2;
+    }
+    return run_records(args, in);
+  }
+  // The bundled example, end to end.
+  run_env(args);
+  Args example = args;
+  example.function = "wordcount:count_words";
+  example.input = (examples_dir() / "example" / "records.txt").lexically_normal().string();
+  std::ifstream in(*example.input);
+  if (!in) {
+    std::cerr << "pyenv-host: no bundled records at " << *example.input << "\n";
+    return 2;
+  }
+  std::cerr << "pyenv-host: running " << example.function << " over " << *example.input << "\n";
+  return run_records(example, in);
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   Args args = parse_args(argc, argv);
   try {
-    return run_env(args);
+    return run(args);
   } catch (const pyenv::host::Error &e) {
     std::cerr << "pyenv-host: " << e.what() << " (status " << e.status() << ")\n";
     return 1;

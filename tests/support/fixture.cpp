@@ -205,9 +205,9 @@ std::map<std::string, std::string> ConformanceTest::basic_env(const fs::path &ba
   return {{"python", python}, {"BOOT_LOG_DIR", base.string()}, {"PYFLINK_GATEWAY_DISABLED", "true"}};
 }
 
-std::vector<fs::path> ConformanceTest::base_dirs() const {
+std::vector<fs::path> base_dirs_in(const fs::path &dir) {
   std::vector<fs::path> out;
-  for (const auto &entry : fs::directory_iterator(T)) {
+  for (const auto &entry : fs::directory_iterator(dir)) {
     if (entry.path().filename().string().rfind("python-dist-", 0) == 0) out.push_back(entry.path());
   }
   return out;

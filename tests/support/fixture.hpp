@@ -65,6 +65,9 @@ const pyenv::host::Plugin &plugin();
 const pyenv::host::Api &api();
 std::string plugin_path();
 
+// The python-dist-* base directories in `dir`.
+std::vector<fs::path> base_dirs_in(const fs::path &dir);
+
 // The common fixture of CONFORMANCE.md: T with file0..file5, dir0, dir1, zip0, zip1.
 class ConformanceTest : public ::testing::Test {
  protected:
@@ -80,7 +83,7 @@ class ConformanceTest : public ::testing::Test {
                                                       const std::string &python = "python");
   // The one python-dist-* directory in T; fails the test when there is not exactly one.
   fs::path base_dir() const;
-  std::vector<fs::path> base_dirs() const;
+  std::vector<fs::path> base_dirs() const { return base_dirs_in(T); }
   // Everything in T but the archive cache (T/pyenv-cache by default), which is the machine's
   // and outlives jobs by design; checks that the cache holds no staging left behind.
   std::set<std::string> job_files() const;

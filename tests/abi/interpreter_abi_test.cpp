@@ -1,0 +1,113 @@
+// The embedded interpreter through the built plugin's C ABI (DESIGN.md section 6).
+#include <thread>
+
+#include "support/fixture.hpp"
+
+namespace pyenv::test {
+namespace {
+
+using pyenv::host::Error;
+
+class InterpreterAbi : public ConformanceTest {
+ protected:
+  void SetUp() override {
+    ConformanceTest::SetUp();
+    write_file(T / "records.py",
+               "def add(a, b):\n    return a + b\n\n"
+               "def upper(record):\n    return record.upper()\n\n"
+               "def text(record):\n    return record.decode() + '\\u00e9'\n\n"
+               "def boom(record):\n    raise ValueError('no good: ' + record.decode())\n");
+    manager_.emplace(create("python.executable: /usr/bin/python3\npython.files: " +
+                            (T / "records.py").string() + "\n"));
+    manager_->open();
+    env_.emplace(manager_->create_environment());
+  }
+
+  std::optional<pyenv::host::Manager> manager_;
+  std::optional<pyenv::host::Environment> env_;
+};
+
+TEST_F(InterpreterAbi, ExecCallJsonAndCallBytes) {
+  pyenv::host::Interpreter interp = env_->interpreter();
+  interp.exec("factor = 6\ndef times(x):\n    return x * factor\n");
+  EXPECT_EQ(interp.call_json("times", "[7]"), "42");
+  EXPECT_EQ(interp.call_json("records:add", "[[1], [2, 3]]"), "[1, 2, 3]");
+  EXPECT_EQ(interp.call_bytes("records:upper", "abc", 3), "ABC");
+  EXPECT_EQ(interp.call_bytes("records:text", "caf", 3), "caf\xc3\xa9");
+  EXPECT_EQ(interp.call_bytes("records:upper", nullptr, 0), "");
+}
+
+TEST_F(InterpreterAbi, HandlesHaveTheirOwnGlobals) {
+  pyenv::host::Interpreter a = env_->interpreter();
+  pyenv::host::Interpreter b = env_->interpreter();
+  a.exec("x = 1");
+  b.exec("x = 2");
+  EXPECT_EQ(a.call_json("str", "[1]"), "\"1\"");
+  a.exec("def get():\n    return x\n");
+  b.exec("def get():\n    return x\n");
+  EXPECT_EQ(a.call_json("get"), "1");
+  EXPECT_EQ(b.call_json("get"), "2");
+}
+
+TEST_F(InterpreterAbi, ExceptionIsEpythonWithTheTraceback) {
+  pyenv::host::Interpreter interp = env_->interpreter();
+  try {
+    interp.call_bytes("records:boom", "xyz", 3);
+    FAIL() << "must raise";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.status(), PYENV_EPYTHON);
+    const std::string message = e.what();
+    EXPECT_NE(message.find("Traceback"), std::string::npos) << message;
+    EXPECT_NE(message.find("in boom"), std::string::npos) << message;
+    EXPECT_NE(message.find("ValueError: no good: xyz"), std::string::npos) << message;
+  }
+  EXPECT_EQ(interp.call_bytes("records:upper", "ok", 2), "OK") << "usable after an exception";
+}
+
+TEST_F(InterpreterAbi, BadArgumentsAreEinval) {
+  pyenv::host::Interpreter interp = env_->interpreter();
+  const pyenv::host::Api &c = api();
+  char *json = reinterpret_cast<char *>(1);
+  EXPECT_EQ(c.interpreter_call_json(interp.get(), "records:add", "{not json", &json),
+            PYENV_EINVAL);
+  EXPECT_EQ(json, nullptr);
+  EXPECT_EQ(c.interpreter_call_json(nullptr, "x", "[]", &json), PYENV_EINVAL);
+  EXPECT_NE(std::string(c.last_error()).find("interp"), std::string::npos) << c.last_error();
+  void *out = nullptr;
+  size_t size = 7;
+  EXPECT_EQ(c.interpreter_call_bytes(interp.get(), nullptr, "a", 1, &out, &size), PYENV_EINVAL);
+  EXPECT_EQ(size, 0u);
+  EXPECT_EQ(c.interpreter_exec(interp.get(), nullptr), PYENV_EINVAL);
+  pyenv_interpreter *none = nullptr;
+  EXPECT_EQ(c.environment_get_interpreter(nullptr, &none), PYENV_EINVAL);
+  c.interpreter_close(nullptr);
+  c.interpreter_close(&none);
+  c.free(nullptr);
+}
+
+TEST_F(InterpreterAbi, ManyHostThreadsAtOnce) {
+  pyenv::host::Interpreter interp = env_->interpreter();
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const std::string record = "t" + std::to_string(t) + "-r" + std::to_string(i);
+        std::string upper = record;
+        for (char &ch : upper) ch = static_cast<char>(std::toupper(ch));
+        if (interp.call_bytes("records:upper", record.data(), record.size()) != upper) ++wrong;
+      }
+    });
+  }
+  for (std::thread &t : threads) t.join();
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST_F(InterpreterAbi, OutlivesItsEnvironmentValue) {
+  pyenv::host::Interpreter interp = env_->interpreter();
+  env_.reset();
+  EXPECT_EQ(interp.call_bytes("records:upper", "still", 5), "STILL");
+}
+
+}  // namespace
+}  // namespace pyenv::test
