@@ -51,16 +51,6 @@ int64_t realtime_ns() {
   return ns_of(now);
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string format_seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3fs", s);
-  return buf;
-}
-
 bool is_dir_nofollow(const fs::path &path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);

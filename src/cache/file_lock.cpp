@@ -10,16 +10,6 @@
 
 namespace pyenv::cache {
 
-UniqueFd &UniqueFd::operator=(UniqueFd &&other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-void UniqueFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 namespace {
 
 bool set_lock(int fd, short lock_type, LockRange range, bool wait, const fs::path &path) {

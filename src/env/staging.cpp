@@ -13,8 +13,8 @@
 #include "archive/extract.hpp"
 #include "error.hpp"
 #include "pip/pip.hpp"
-#include "util/process.hpp"
 #include "util/fs.hpp"
+#include "util/process.hpp"
 
 namespace pyenv {
 namespace {
@@ -24,40 +24,37 @@ bool ends_with(const std::string &s, const std::string &suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string format_seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3fs", s);
-  return buf;
-}
-
-// A path the configuration names must exist when open() runs (C9: PYENV_ECONFIG).
-void require_exists(const std::string &key, const std::string &spec, const fs::path &path) {
+// A path the configuration names must exist when open() runs (C9:
+// PYENV_ECONFIG).
+void require_exists(const std::string &key, const std::string &spec,
+                    const fs::path &path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    // The resolved path is only worth repeating when the configuration gave another.
-    const std::string where = key + ": \"" + spec + "\"" +
-                              (spec.rfind(path.string(), 0) == 0 ? "" : ": " + path.string());
+    // The resolved path is only worth repeating when the configuration gave
+    // another.
+    const std::string where =
+        key + ": \"" + spec + "\"" +
+        (spec.rfind(path.string(), 0) == 0 ? "" : ": " + path.string());
     fail(errno == ENOENT || errno == ENOTDIR ? Status::kConfig : Status::kIo,
          errno_message(where, errno));
   }
 }
 
 archive::Limits limits_of(const Config &config) {
-  return archive::Limits{config.archive_max_bytes, config.archive_max_entries, config.symlinks,
-                         config.extract_threads};
+  return archive::Limits{config.archive_max_bytes, config.archive_max_entries,
+                         config.symlinks, config.extract_threads};
 }
 
 fs::path make_base_dir(const std::vector<fs::path> &tmp_dirs) {
-  // Spread jobs over the host's tmp dirs as Flink does, falling back to the others.
+  // Spread jobs over the host's tmp dirs as Flink does, falling back to the
+  // others.
   std::random_device seed;
-  size_t first = std::uniform_int_distribution<size_t>(0, tmp_dirs.size() - 1)(seed);
+  size_t first =
+      std::uniform_int_distribution<size_t>(0, tmp_dirs.size() - 1)(seed);
   std::string reasons;
   for (size_t i = 0; i < tmp_dirs.size(); ++i) {
-    fs::path dir = tmp_dirs[(first + i) % tmp_dirs.size()] / ("python-dist-" + fsx::random_uuid());
+    fs::path dir = tmp_dirs[(first + i) % tmp_dirs.size()] /
+                   ("python-dist-" + fsx::random_uuid());
     try {
       fsx::make_directory(dir);
       return dir;
@@ -75,15 +72,18 @@ void stage_files(const Config &config, StagedJob &job, const Logger &log) {
   uint64_t done = 0;
   for (const PythonFile &file : config.files) {
     require_exists("python.files", file.spec, file.path);
-    // Entries sharing a file name are staged side by side (the reference failed).
+    // Entries sharing a file name are staged side by side (the reference
+    // failed).
     std::string name = file.path.filename().string();
     for (int n = 1; !used.insert(name).second; ++n) {
       name = file.path.filename().string() + "-" + std::to_string(n);
     }
     const fs::path dir = files_dir / name;
     fsx::make_directory(dir);
-    if (ends_with(file.original_name, ".zip") && fs::is_regular_file(file.path)) {
-      fs::path target = dir / file.original_name.substr(0, file.original_name.size() - 4);
+    if (ends_with(file.original_name, ".zip") &&
+        fs::is_regular_file(file.path)) {
+      fs::path target =
+          dir / file.original_name.substr(0, file.original_name.size() - 4);
       archive::extract(file.path, target, limits_of(config), log);
       job.file_paths.push_back(target.string());
     } else {
@@ -96,10 +96,11 @@ void stage_files(const Config &config, StagedJob &job, const Logger &log) {
   }
 }
 
-// Each archive's tree: from the machine's cache (python-archives/<target> is then a link to
-// it), or extracted privately into the base directory when the cache is off.
-void stage_archives(const Config &config, cache::ArchiveCache *cache, StagedJob &job,
-                    const Logger &log) {
+// Each archive's tree: from the machine's cache (python-archives/<target> is
+// then a link to it), or extracted privately into the base directory when the
+// cache is off.
+void stage_archives(const Config &config, cache::ArchiveCache *cache,
+                    StagedJob &job, const Logger &log) {
   const fs::path working_dir = job.base_dir / "python-archives";
   fsx::make_directory(working_dir);
   job.working_dir = working_dir;
@@ -122,86 +123,107 @@ void stage_archives(const Config &config, cache::ArchiveCache *cache, StagedJob 
       extract(target);
     }
     log.info("archive " + a.path.string() + " -> " + a.target + ": " + how +
-             (stats.entries ? ", " + std::to_string(stats.entries) + " entries, " +
-                                  std::to_string(stats.bytes) + " bytes"
-                            : std::string()) +
+             (stats.entries
+                  ? ", " + std::to_string(stats.entries) + " entries, " +
+                        std::to_string(stats.bytes) + " bytes"
+                  : std::string()) +
              ", " + format_seconds(seconds_since(start)));
     log.progress("archives", ++done, config.archives.size());
   }
 }
 
-// What decides a requirements install's result: the requirements file's bytes, the wheel
-// directory's listing (names and sizes) and the interpreter. Empty when the interpreter
-// cannot say who it is (pip will then fail and say why).
+// What decides a requirements install's result: the requirements file's bytes,
+// the wheel directory's listing (names and sizes) and the interpreter. Empty
+// when the interpreter cannot say who it is (pip will then fail and say why).
 std::string requirements_key_material(const pip::Request &request) {
   ProcessSpec spec;
   spec.argv = {request.python, "-c",
-               "import os, sys; print(sys.version); print(os.path.realpath(sys.executable))"};
+               "import os, sys; print(sys.version); "
+               "print(os.path.realpath(sys.executable))"};
   spec.env = request.env;
   spec.cwd = request.working_dir;
   spec.timeout = std::chrono::seconds(60);
   std::string interpreter;
   spec.on_line = [&](const std::string &line) { interpreter += line + "\n"; };
   try {
-    if (!run_process(spec).succeeded()) return "";
+    if (!run_process(spec).succeeded())
+      return "";
   } catch (const Error &) {
     return "";
   }
-  std::string material = "pyenv requirements 1\ninterpreter:\n" + interpreter + "requirements:\n";
+  std::string material =
+      "pyenv requirements 1\ninterpreter:\n" + interpreter + "requirements:\n";
   std::ifstream in(request.requirements.file, std::ios::binary);
-  material.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  material.append(std::istreambuf_iterator<char>(in),
+                  std::istreambuf_iterator<char>());
   material += "\nwheels:\n";
   if (request.requirements.cache_dir) {
     std::set<std::string> listing;
     std::error_code ec;
-    for (const auto &entry : fs::directory_iterator(*request.requirements.cache_dir, ec)) {
-      listing.insert(entry.path().filename().string() + " " +
-                     std::to_string(entry.is_regular_file(ec) ? entry.file_size(ec) : 0));
+    for (const auto &entry :
+         fs::directory_iterator(*request.requirements.cache_dir, ec)) {
+      listing.insert(
+          entry.path().filename().string() + " " +
+          std::to_string(entry.is_regular_file(ec) ? entry.file_size(ec) : 0));
     }
-    for (const std::string &line : listing) material += line + "\n";
+    for (const std::string &line : listing)
+      material += line + "\n";
   }
   return material;
 }
 
-// Records, inside an install's tree, where its packages and scripts went (relative), so a
-// cache hit can tell without running anything.
+// Records, inside an install's tree, where its packages and scripts went
+// (relative), so a cache hit can tell without running anything.
 constexpr char kInstallRecord[] = ".pyenv-install";
 
 void write_install_record(const pip::Installed &installed) {
   std::ofstream out(installed.install_dir / kInstallRecord);
   for (const std::string &p : installed.site_packages) {
-    out << "site-packages " << fs::path(p).lexically_relative(installed.install_dir).string()
+    out << "site-packages "
+        << fs::path(p).lexically_relative(installed.install_dir).string()
         << "\n";
   }
-  out << "scripts " << installed.scripts_dir.lexically_relative(installed.install_dir).string()
+  out << "scripts "
+      << installed.scripts_dir.lexically_relative(installed.install_dir)
+             .string()
       << "\n";
-  if (!out) fail(Status::kIo, "cannot write " + (installed.install_dir / kInstallRecord).string());
+  if (!out)
+    fail(Status::kIo,
+         "cannot write " + (installed.install_dir / kInstallRecord).string());
 }
 
 void read_install_record(const fs::path &install_dir, StagedJob &job) {
   std::ifstream in(install_dir / kInstallRecord);
   std::string kind, rel;
   while (in >> kind >> rel) {
-    if (kind == "site-packages") job.site_packages.push_back((install_dir / rel).string());
-    if (kind == "scripts") job.scripts_dir = install_dir / rel;
+    if (kind == "site-packages")
+      job.site_packages.push_back((install_dir / rel).string());
+    if (kind == "scripts")
+      job.scripts_dir = install_dir / rel;
   }
   if (job.site_packages.empty()) {
-    fail(Status::kIo, "cached requirements install " + install_dir.string() + " has no record");
+    fail(Status::kIo, "cached requirements install " + install_dir.string() +
+                          " has no record");
   }
 }
 
-void install_requirements(const Config &config, cache::ArchiveCache *cache, StagedJob &job,
-                          const SystemEnv &system_env, const Logger &log) {
+void install_requirements(const Config &config, cache::ArchiveCache *cache,
+                          StagedJob &job, const SystemEnv &system_env,
+                          const Logger &log) {
   const fs::path install_dir = job.base_dir / "python-requirements";
-  // CONFORMANCE.md C4 checks the variables of a requirements job without running pip.
-  if (const char *skip = std::getenv("PYENV_TEST_SKIP_PIP"); skip && *skip == '1') {
-    log.warn("PYENV_TEST_SKIP_PIP=1: requirements are not installed (test hook)");
+  // CONFORMANCE.md C4 checks the variables of a requirements job without
+  // running pip.
+  if (const char *skip = std::getenv("PYENV_TEST_SKIP_PIP");
+      skip && *skip == '1') {
+    log.warn(
+        "PYENV_TEST_SKIP_PIP=1: requirements are not installed (test hook)");
     return;
   }
   pip::Request request;
   request.requirements = *config.requirements;
   request.python = config.executable;
-  if (auto in_archive = config.executable_home_in_archives(); in_archive && job.working_dir) {
+  if (auto in_archive = config.executable_home_in_archives();
+      in_archive && job.working_dir) {
     request.python = (*job.working_dir / in_archive->executable).string();
   }
   request.install_dir = install_dir;
@@ -217,18 +239,21 @@ void install_requirements(const Config &config, cache::ArchiveCache *cache, Stag
     job.site_packages = installed.site_packages;
     job.scripts_dir = installed.scripts_dir;
   } else {
-    // The install is cached like an archive, keyed by the SHA-256 of what decides it.
+    // The install is cached like an archive, keyed by the SHA-256 of what
+    // decides it.
     const fs::path key_file = job.base_dir / "python-requirements.key";
     {
       std::ofstream out(key_file, std::ios::binary);
       out << material;
-      if (!out) fail(Status::kIo, "cannot write " + key_file.string());
+      if (!out)
+        fail(Status::kIo, "cannot write " + key_file.string());
     }
-    cache::Lease lease = cache->acquire(key_file, [&](const fs::path &destination) {
-      pip::Request cached = request;
-      cached.install_dir = destination;
-      write_install_record(pip::install(cached, log));
-    });
+    cache::Lease lease =
+        cache->acquire(key_file, [&](const fs::path &destination) {
+          pip::Request cached = request;
+          cached.install_dir = destination;
+          write_install_record(pip::install(cached, log));
+        });
     fsx::link_or_copy(lease.tree(), install_dir);
     read_install_record(install_dir, job);
     log.info("requirements " + config.requirements->file.string() + ": cache " +
@@ -243,35 +268,44 @@ void install_requirements(const Config &config, cache::ArchiveCache *cache, Stag
 
 std::string join_path_list(const std::vector<std::string> &items) {
   std::string out;
-  for (const std::string &item : items) out += (out.empty() ? "" : ":") + item;
+  for (const std::string &item : items)
+    out += (out.empty() ? "" : ":") + item;
   return out;
 }
 
-}  // namespace
+} // namespace
 
 std::vector<std::string> split_path_list(const std::string &text) {
   std::vector<std::string> out;
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(':', start);
-    if (end == std::string::npos) end = text.size();
-    if (end > start) out.push_back(text.substr(start, end - start));
+    if (end == std::string::npos)
+      end = text.size();
+    if (end > start)
+      out.push_back(text.substr(start, end - start));
     start = end + 1;
   }
   return out;
 }
 
-std::map<std::string, std::string> build_variables(const Config &config, const StagedJob &job,
-                                                   const SystemEnv &system_env) {
+std::map<std::string, std::string>
+build_variables(const Config &config, const StagedJob &job,
+                const SystemEnv &system_env) {
   std::map<std::string, std::string> vars;
-  if (config.systemenv_enabled) vars = system_env;
+  if (config.systemenv_enabled)
+    vars = system_env;
 
-  // requirements site-packages : python.pythonpath : python.files : system PYTHONPATH
+  // requirements site-packages : python.pythonpath : python.files : system
+  // PYTHONPATH
   std::vector<std::string> pythonpath = job.site_packages;
-  for (const std::string &p : split_path_list(config.pythonpath)) pythonpath.push_back(p);
-  for (const std::string &p : job.file_paths) pythonpath.push_back(p);
+  for (const std::string &p : split_path_list(config.pythonpath))
+    pythonpath.push_back(p);
+  for (const std::string &p : job.file_paths)
+    pythonpath.push_back(p);
   if (auto it = vars.find("PYTHONPATH"); it != vars.end()) {
-    for (const std::string &p : split_path_list(it->second)) pythonpath.push_back(p);
+    for (const std::string &p : split_path_list(it->second))
+      pythonpath.push_back(p);
   }
   if (pythonpath.empty()) {
     vars.erase("PYTHONPATH");
@@ -282,24 +316,30 @@ std::map<std::string, std::string> build_variables(const Config &config, const S
   vars["BOOT_LOG_DIR"] = job.base_dir.string();
   vars["PYFLINK_GATEWAY_DISABLED"] = "true";
   vars["python"] = config.executable;
-  if (job.working_dir) vars["_PYTHON_WORKING_DIR"] = job.working_dir->string();
+  if (job.working_dir)
+    vars["_PYTHON_WORKING_DIR"] = job.working_dir->string();
   if (config.requirements) {
     vars["_PYTHON_REQUIREMENTS_FILE"] = config.requirements->file.string();
     if (config.requirements->cache_dir) {
-      vars["_PYTHON_REQUIREMENTS_CACHE"] = config.requirements->cache_dir->string();
+      vars["_PYTHON_REQUIREMENTS_CACHE"] =
+          config.requirements->cache_dir->string();
     }
-    vars["_PYTHON_REQUIREMENTS_INSTALL_DIR"] = (job.base_dir / "python-requirements").string();
+    vars["_PYTHON_REQUIREMENTS_INSTALL_DIR"] =
+        (job.base_dir / "python-requirements").string();
   }
   if (job.requirements_install_dir) {
-    // <install dir>/bin (the reference appended "<install dir>:bin"); where the interpreter
-    // puts scripts elsewhere (Debian: <install dir>/local/bin), that directory comes first.
+    // <install dir>/bin (the reference appended "<install dir>:bin"); where the
+    // interpreter puts scripts elsewhere (Debian: <install dir>/local/bin),
+    // that directory comes first.
     std::vector<std::string> path;
-    if (job.scripts_dir && *job.scripts_dir != *job.requirements_install_dir / "bin") {
+    if (job.scripts_dir &&
+        *job.scripts_dir != *job.requirements_install_dir / "bin") {
       path.push_back(job.scripts_dir->string());
     }
     path.push_back((*job.requirements_install_dir / "bin").string());
     if (auto it = vars.find("PATH"); it != vars.end()) {
-      for (const std::string &p : split_path_list(it->second)) path.push_back(p);
+      for (const std::string &p : split_path_list(it->second))
+        path.push_back(p);
     }
     vars["PATH"] = join_path_list(path);
   }
@@ -312,24 +352,30 @@ StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
   StagedJob job;
   job.base_dir = make_base_dir(tmp_dirs);
   try {
-    if (!config.files.empty()) stage_files(config, job, log);
+    if (!config.files.empty())
+      stage_files(config, job, log);
     std::optional<cache::ArchiveCache> cache;
-    if (config.cache_enabled && (!config.archives.empty() || config.requirements)) {
-      cache.emplace(cache::Options{config.cache_dir.value_or(tmp_dirs.front() / "pyenv-cache"),
+    if (config.cache_enabled &&
+        (!config.archives.empty() || config.requirements)) {
+      cache.emplace(cache::Options{config.cache_dir.value_or(tmp_dirs.front() /
+                                                             "pyenv-cache"),
                                    config.cache_max_bytes},
                     log);
     }
     cache::ArchiveCache *shared = cache ? &*cache : nullptr;
-    if (!config.archives.empty()) stage_archives(config, shared, job, log);
-    if (config.requirements) install_requirements(config, shared, job, system_env, log);
+    if (!config.archives.empty())
+      stage_archives(config, shared, job, log);
+    if (config.requirements)
+      install_requirements(config, shared, job, system_env, log);
   } catch (...) {
     for (const std::string &failure : fsx::remove_tree(job.base_dir)) {
       log.warn("cleanup after failed open: " + failure);
     }
     throw;
   }
-  log.info("prepared " + job.base_dir.string() + " in " + format_seconds(seconds_since(start)));
+  log.info("prepared " + job.base_dir.string() + " in " +
+           format_seconds(seconds_since(start)));
   return job;
 }
 
-}  // namespace pyenv
+} // namespace pyenv

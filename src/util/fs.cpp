@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "error.hpp"
+#include "util/unique_fd.hpp"
 
 namespace pyenv {
 
@@ -21,25 +22,6 @@ std::string errno_message(const std::string &what, int err) {
 
 namespace fsx {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
 
 // Opens directory `name` under `parent` without following a link; makes it readable and
 // searchable first if that is what stops us.
@@ -87,7 +69,7 @@ void remove_contents(int dir_fd, const fs::path &where, std::vector<std::string>
       continue;
     }
     if (S_ISDIR(st.st_mode)) {
-      Fd child(open_dir_nofollow(dir_fd, name.c_str()));
+      UniqueFd child(open_dir_nofollow(dir_fd, name.c_str()));
       if (child.get() < 0) {
         failures.push_back(errno_message((where / name).string(), errno));
         continue;
@@ -108,14 +90,14 @@ std::vector<std::string> remove_once(const fs::path &path) {
     return failures;
   }
   fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (parent_fd.get() < 0) {
     failures.push_back(errno_message(parent.string(), errno));
     return failures;
   }
   std::string name = path.filename().string();
   if (S_ISDIR(st.st_mode)) {
-    Fd dir_fd(open_dir_nofollow(parent_fd.get(), name.c_str()));
+    UniqueFd dir_fd(open_dir_nofollow(parent_fd.get(), name.c_str()));
     if (dir_fd.get() < 0) {
       failures.push_back(errno_message(path.string(), errno));
       return failures;
@@ -178,8 +160,8 @@ void link_or_copy(const fs::path &source, const fs::path &target) {
   if (!ec) return;
   fs::copy(source, target, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
   if (ec) {
-    fail(Status::kIo, "cannot stage " + source.string() + " at " + target.string() + ": " +
-                          ec.message());
+    fail(Status::kIo,
+         "cannot stage " + source.string() + " at " + target.string() + ": " + ec.message());
   }
 }
 

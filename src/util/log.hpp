@@ -1,7 +1,9 @@
 // Where the core's log lines and progress reports go: the host's callbacks.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 
@@ -34,5 +36,15 @@ class Logger {
   Sink sink_;
   ProgressSink progress_;
 };
+
+// Seconds since `start`, and the same as log text ("1.234s").
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+inline std::string format_seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3fs", seconds);
+  return text;
+}
 
 }  // namespace pyenv
