@@ -192,28 +192,35 @@ pyenv::host::Manager create_manager(const Args &args, const pyenv::host::Plugin 
   return plugin.create(options);
 }
 
-int run_env(const Args &args) {
+// A task as a host runs one: the plugin's manager, opened, and its environment.
+struct OpenTask {
+  pyenv::host::Manager manager;
+  pyenv::host::Environment environment;
+};
+
+OpenTask open_task(const Args &args, ProgressLine &progress) {
   pyenv::host::Plugin plugin = pyenv::host::Plugin::load(find_plugin(args));
-  ProgressLine progress;
   pyenv::host::Manager manager = create_manager(args, plugin, progress);
   manager.open();
-  pyenv::host::Environment env = manager.create_environment();
+  pyenv::host::Environment environment = manager.create_environment();
   progress.clear();
-  std::cout << env.to_json() << std::endl;
-  manager.close();
+  return OpenTask{std::move(manager), std::move(environment)};
+}
+
+int run_env(const Args &args) {
+  ProgressLine progress;
+  OpenTask task = open_task(args, progress);
+  std::cout << task.environment.to_json() << std::endl;
+  task.manager.close();
   return 0;
 }
 
 // Calls `function` on every record of `in` from `threads` host threads, in batches, and
 // writes the results in input order.
 int run_records(const Args &args, std::istream &in) {
-  pyenv::host::Plugin plugin = pyenv::host::Plugin::load(find_plugin(args));
   ProgressLine progress;
-  pyenv::host::Manager manager = create_manager(args, plugin, progress);
-  manager.open();
-  pyenv::host::Environment env = manager.create_environment();
-  progress.clear();
-  pyenv::host::Interpreter interp = env.interpreter();
+  OpenTask task = open_task(args, progress);
+  pyenv::host::Interpreter interp = task.environment.interpreter();
 
   constexpr size_t kBatch = 8192;
   std::vector<std::string> records, results;
@@ -255,7 +262,7 @@ int run_records(const Args &args, std::istream &in) {
   std::fprintf(stderr, "pyenv-host: %llu records, %.3f s, %.0f records/s, %u thread(s)\n",
                static_cast<unsigned long long>(total), seconds,
                seconds > 0 ? static_cast<double>(total) / seconds : 0.0, args.threads);
-  manager.close();
+  task.manager.close();
   return 0;
 }
 
