@@ -216,5 +216,28 @@ TEST_F(EnvironmentManager, C9_FailureAfterAnArchiveRemovesWhatWasExtracted) {
   EXPECT_EQ(job_files(), before);
 }
 
+// DESIGN.md 7.8: two python.files sharing a file name are staged side by side.
+TEST_F(EnvironmentManager, DuplicateFileNamesAreStagedSideBySide) {
+  write_file(T / "a" / "util.py", "A = 1\n");
+  write_file(T / "b" / "util.py", "B = 2\n");
+  auto manager = create("python.files: [" + (T / "a" / "util.py").string() + ", " +
+                        (T / "b" / "util.py").string() + "#util2.py]\n");
+  manager.open();
+  const fs::path F = base_dir() / "python-files";
+  EXPECT_EQ(manager.create_environment().paths(),
+            (std::vector<std::string>{(F / "util.py").string(), (F / "util.py-1").string()}));
+  EXPECT_EQ(read_file(F / "util.py" / "util.py"), "A = 1\n");
+  EXPECT_EQ(read_file(F / "util.py-1" / "util2.py"), "B = 2\n");
+}
+
+// DESIGN.md 7.10: no empty PYTHONPATH entry, whatever the inputs hold.
+TEST_F(EnvironmentManager, NoEmptyPythonPathEntries) {
+  auto manager = create("python.pythonpath: ':/a::/b:'\n", {"PYTHONPATH=::/sys:"});
+  manager.open();
+  auto env = manager.create_environment();
+  EXPECT_EQ(env.getenv("PYTHONPATH"), "/a:/b:/sys");
+  EXPECT_EQ(env.paths(), (std::vector<std::string>{"/a", "/b", "/sys"}));
+}
+
 }  // namespace
 }  // namespace pyenv::test
