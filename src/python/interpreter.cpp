@@ -5,6 +5,7 @@
 #include "python/interpreter.hpp"
 // clang-format on
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -451,6 +452,19 @@ void set_string(Runtime &rt, PyConfig &config, wchar_t **field, const std::strin
 
 // Starts the process's CPython for `layout` with `group`'s paths in front of the standard
 // library. Runtime mutex held.
+// Once CPython runs, this library stays loaded until the process ends: CPython cannot be
+// started a second time, so a host that dlclose()d and dlopen()ed the plugin again would
+// otherwise get a fresh copy that can never run Python; and the running interpreter's
+// state (thread states of live threads included) stays reachable rather than orphaned.
+void pin_this_library(const Logger &log) {
+  Dl_info self{};
+  if (::dladdr(reinterpret_cast<void *>(&pin_this_library), &self) == 0 ||
+      self.dli_fname == nullptr ||
+      ::dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == nullptr) {
+    log.warn("python: cannot keep libpyenv loaded while CPython runs; do not unload it");
+  }
+}
+
 void start_python(Runtime &rt, const PythonLayout &layout, Group &group, const Logger &log) {
   auto api = std::make_unique<Api>(load_libpython(layout.libpython));
   if (api->Py_IsInitialized()) {
@@ -523,6 +537,7 @@ void start_python(Runtime &rt, const PythonLayout &layout, Group &group, const L
   }
   // Any host thread may now take the GIL; this one keeps its thread state for later calls.
   g_api->PyEval_SaveThread();
+  pin_this_library(log);
   if (!failure.empty()) {
     rt.broken = "python: CPython started, but libpyenv's helpers failed: " + failure;
     fail(Status::kPython, rt.broken);
