@@ -11,4 +11,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libyaml-cpp-dev libzip-dev libarchive-dev libdeflate-dev libssl-dev \
   libboost-dev libboost-filesystem-dev \
   python3 python3-dev python3-pip python3-venv \
-  zip unzip libarchive-tools >/dev/null
+  zip unzip libarchive-tools \
+  dpkg-dev file abigail-tools >/dev/null

@@ -66,6 +66,7 @@ fs::path make_base_dir(const std::vector<fs::path> &tmp_dirs) {
 }
 
 void stage_files(const Config &config, StagedJob &job, const Logger &log) {
+  const auto start = std::chrono::steady_clock::now();
   const fs::path files_dir = job.base_dir / "python-files";
   fsx::make_directory(files_dir);
   std::set<std::string> used;
@@ -94,6 +95,8 @@ void stage_files(const Config &config, StagedJob &job, const Logger &log) {
     }
     log.progress("files", ++done, config.files.size());
   }
+  log.info("files: " + std::to_string(config.files.size()) + " staged in " +
+           format_seconds(seconds_since(start)));
 }
 
 // Each archive's tree: from the machine's cache (python-archives/<target> is
@@ -351,6 +354,8 @@ StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
   auto start = std::chrono::steady_clock::now();
   StagedJob job;
   job.base_dir = make_base_dir(tmp_dirs);
+  log.info("base dir " + job.base_dir.string() + " created in " +
+           format_seconds(seconds_since(start)));
   try {
     if (!config.files.empty())
       stage_files(config, job, log);
