@@ -1,10 +1,14 @@
 #include "env/staging.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -26,35 +30,83 @@ bool ends_with(const std::string &s, const std::string &suffix) {
 
 // A path the configuration names must exist when open() runs (C9:
 // PYENV_ECONFIG).
-void require_exists(const std::string &key, const std::string &spec,
-                    const fs::path &path) {
+void require_exists(const std::string &key, const std::string &spec, const fs::path &path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     // The resolved path is only worth repeating when the configuration gave
     // another.
-    const std::string where =
-        key + ": \"" + spec + "\"" +
-        (spec.rfind(path.string(), 0) == 0 ? "" : ": " + path.string());
+    const std::string where = key + ": \"" + spec + "\"" +
+                              (spec.rfind(path.string(), 0) == 0 ? "" : ": " + path.string());
     fail(errno == ENOENT || errno == ENOTDIR ? Status::kConfig : Status::kIo,
          errno_message(where, errno));
   }
 }
 
 archive::Limits limits_of(const Config &config) {
-  return archive::Limits{config.archive_max_bytes, config.archive_max_entries,
-                         config.symlinks, config.extract_threads};
+  return archive::Limits{config.archive_max_bytes, config.archive_max_entries, config.symlinks,
+                         config.extract_threads};
+}
+
+constexpr char kBaseDirPrefix[] = "python-dist-";
+constexpr char kOwnerLock[] = ".pyenv-owner.lock";
+
+// Locks `base`'s owner lock file for as long as the returned descriptor lives.
+UniqueFd lock_base_dir(const fs::path &base) {
+  // Locked under a temporary name and renamed into place: a sweep never sees it unlocked.
+  const fs::path temp = base / (std::string(kOwnerLock) + ".tmp");
+  UniqueFd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) fail(Status::kIo, errno_message("cannot create " + temp.string(), errno));
+  cache::lock_range(fd.get(), cache::LockType::kShared, {0, 0}, /*wait=*/true, temp);
+  if (::rename(temp.c_str(), (base / kOwnerLock).c_str()) != 0) {
+    fail(Status::kIo, errno_message("cannot create " + (base / kOwnerLock).string(), errno));
+  }
+  return fd;
+}
+
+// Removes the base directories in `tmp_dirs` whose owner process is gone (see stage_job).
+// Failures are logged, never thrown: they are someone else's leftovers.
+void sweep_dead_base_dirs(const std::vector<fs::path> &tmp_dirs, const Logger &log) {
+  for (const fs::path &tmp : tmp_dirs) {
+    std::vector<std::string> names;
+    if (DIR *dir = ::opendir(tmp.c_str())) {
+      while (dirent *entry = ::readdir(dir)) {
+        if (std::strncmp(entry->d_name, kBaseDirPrefix, sizeof kBaseDirPrefix - 1) == 0) {
+          names.emplace_back(entry->d_name);
+        }
+      }
+      ::closedir(dir);
+    }
+    for (const std::string &name : names) {
+      const fs::path base = tmp / name;
+      struct stat st {};
+      if (::lstat(base.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      UniqueFd owner;
+      try {
+        if (cache::open_locked(base / kOwnerLock, cache::LockType::kExclusive, {0, 0},
+                               /*wait=*/false, /*create=*/false,
+                               owner) != cache::LockResult::kLocked) {
+          continue;  // in use, or not ours
+        }
+      } catch (const Error &e) {
+        log.debug(std::string("not sweeping ") + base.string() + ": " + e.what());
+        continue;
+      }
+      log.info("removing base directory " + base.string() + " of a process that is gone");
+      for (const std::string &failure : fsx::remove_tree(base)) {
+        log.warn("cleanup of a dead process's base directory: " + failure);
+      }
+    }
+  }
 }
 
 fs::path make_base_dir(const std::vector<fs::path> &tmp_dirs) {
   // Spread jobs over the host's tmp dirs as Flink does, falling back to the
   // others.
   std::random_device seed;
-  size_t first =
-      std::uniform_int_distribution<size_t>(0, tmp_dirs.size() - 1)(seed);
+  size_t first = std::uniform_int_distribution<size_t>(0, tmp_dirs.size() - 1)(seed);
   std::string reasons;
   for (size_t i = 0; i < tmp_dirs.size(); ++i) {
-    fs::path dir = tmp_dirs[(first + i) % tmp_dirs.size()] /
-                   ("python-dist-" + fsx::random_uuid());
+    fs::path dir = tmp_dirs[(first + i) % tmp_dirs.size()] / (kBaseDirPrefix + fsx::random_uuid());
     try {
       fsx::make_directory(dir);
       return dir;
@@ -81,10 +133,8 @@ void stage_files(const Config &config, StagedJob &job, const Logger &log) {
     }
     const fs::path dir = files_dir / name;
     fsx::make_directory(dir);
-    if (ends_with(file.original_name, ".zip") &&
-        fs::is_regular_file(file.path)) {
-      fs::path target =
-          dir / file.original_name.substr(0, file.original_name.size() - 4);
+    if (ends_with(file.original_name, ".zip") && fs::is_regular_file(file.path)) {
+      fs::path target = dir / file.original_name.substr(0, file.original_name.size() - 4);
       archive::extract(file.path, target, limits_of(config), log);
       job.file_paths.push_back(target.string());
     } else {
@@ -102,8 +152,8 @@ void stage_files(const Config &config, StagedJob &job, const Logger &log) {
 // Each archive's tree: from the machine's cache (python-archives/<target> is
 // then a link to it), or extracted privately into the base directory when the
 // cache is off.
-void stage_archives(const Config &config, cache::ArchiveCache *cache,
-                    StagedJob &job, const Logger &log) {
+void stage_archives(const Config &config, cache::ArchiveCache *cache, StagedJob &job,
+                    const Logger &log) {
   const fs::path working_dir = job.base_dir / "python-archives";
   fsx::make_directory(working_dir);
   job.working_dir = working_dir;
@@ -126,13 +176,42 @@ void stage_archives(const Config &config, cache::ArchiveCache *cache,
       extract(target);
     }
     log.info("archive " + a.path.string() + " -> " + a.target + ": " + how +
-             (stats.entries
-                  ? ", " + std::to_string(stats.entries) + " entries, " +
-                        std::to_string(stats.bytes) + " bytes"
-                  : std::string()) +
+             (stats.entries ? ", " + std::to_string(stats.entries) + " entries, " +
+                                  std::to_string(stats.bytes) + " bytes"
+                            : std::string()) +
              ", " + format_seconds(seconds_since(start)));
     log.progress("archives", ++done, config.archives.size());
   }
+}
+
+// The archive cache: pyenv.cache.dir, or by default <tmp>/pyenv-cache in the first tmp dir
+// where it can be written, so that one unusable disk (remounted read-only after I/O errors)
+// does not stop every job with archives. Every process tries the tmp dirs in the same order
+// and so agrees on one cache, as long as they see the same faults.
+void open_cache(std::optional<cache::ArchiveCache> &cache, const Config &config,
+                const std::vector<fs::path> &tmp_dirs, const Logger &log) {
+  if (config.cache_dir) {
+    cache.emplace(cache::Options{*config.cache_dir, config.cache_max_bytes}, log);
+    return;
+  }
+  std::string reasons;
+  for (const fs::path &tmp : tmp_dirs) {
+    const fs::path dir = tmp / "pyenv-cache";
+    try {
+      cache.emplace(cache::Options{dir, config.cache_max_bytes}, log);
+      // A cache made earlier on a file system now read-only gets this far.
+      if (::access((dir / "locks").c_str(), W_OK) != 0) {
+        fail(Status::kIo, errno_message("archive cache " + dir.string(), errno));
+      }
+      if (!reasons.empty()) log.warn("archive cache in " + dir.string() + " instead: " + reasons);
+      return;
+    } catch (const Error &e) {
+      cache.reset();
+      if (e.status() != Status::kIo) throw;
+      reasons += std::string(reasons.empty() ? "" : "; ") + e.what();
+    }
+  }
+  fail(Status::kIo, "no usable tmp dir for the archive cache: " + reasons);
 }
 
 // What decides a requirements install's result: the requirements file's bytes,
@@ -149,28 +228,22 @@ std::string requirements_key_material(const pip::Request &request) {
   std::string interpreter;
   spec.on_line = [&](const std::string &line) { interpreter += line + "\n"; };
   try {
-    if (!run_process(spec).succeeded())
-      return "";
+    if (!run_process(spec).succeeded()) return "";
   } catch (const Error &) {
     return "";
   }
-  std::string material =
-      "pyenv requirements 1\ninterpreter:\n" + interpreter + "requirements:\n";
+  std::string material = "pyenv requirements 1\ninterpreter:\n" + interpreter + "requirements:\n";
   std::ifstream in(request.requirements.file, std::ios::binary);
-  material.append(std::istreambuf_iterator<char>(in),
-                  std::istreambuf_iterator<char>());
+  material.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   material += "\nwheels:\n";
   if (request.requirements.cache_dir) {
     std::set<std::string> listing;
     std::error_code ec;
-    for (const auto &entry :
-         fs::directory_iterator(*request.requirements.cache_dir, ec)) {
-      listing.insert(
-          entry.path().filename().string() + " " +
-          std::to_string(entry.is_regular_file(ec) ? entry.file_size(ec) : 0));
+    for (const auto &entry : fs::directory_iterator(*request.requirements.cache_dir, ec)) {
+      listing.insert(entry.path().filename().string() + " " +
+                     std::to_string(entry.is_regular_file(ec) ? entry.file_size(ec) : 0));
     }
-    for (const std::string &line : listing)
-      material += line + "\n";
+    for (const std::string &line : listing) material += line + "\n";
   }
   return material;
 }
@@ -182,51 +255,39 @@ constexpr char kInstallRecord[] = ".pyenv-install";
 void write_install_record(const pip::Installed &installed) {
   std::ofstream out(installed.install_dir / kInstallRecord);
   for (const std::string &p : installed.site_packages) {
-    out << "site-packages "
-        << fs::path(p).lexically_relative(installed.install_dir).string()
+    out << "site-packages " << fs::path(p).lexically_relative(installed.install_dir).string()
         << "\n";
   }
-  out << "scripts "
-      << installed.scripts_dir.lexically_relative(installed.install_dir)
-             .string()
+  out << "scripts " << installed.scripts_dir.lexically_relative(installed.install_dir).string()
       << "\n";
-  if (!out)
-    fail(Status::kIo,
-         "cannot write " + (installed.install_dir / kInstallRecord).string());
+  if (!out) fail(Status::kIo, "cannot write " + (installed.install_dir / kInstallRecord).string());
 }
 
 void read_install_record(const fs::path &install_dir, StagedJob &job) {
   std::ifstream in(install_dir / kInstallRecord);
   std::string kind, rel;
   while (in >> kind >> rel) {
-    if (kind == "site-packages")
-      job.site_packages.push_back((install_dir / rel).string());
-    if (kind == "scripts")
-      job.scripts_dir = install_dir / rel;
+    if (kind == "site-packages") job.site_packages.push_back((install_dir / rel).string());
+    if (kind == "scripts") job.scripts_dir = install_dir / rel;
   }
   if (job.site_packages.empty()) {
-    fail(Status::kIo, "cached requirements install " + install_dir.string() +
-                          " has no record");
+    fail(Status::kIo, "cached requirements install " + install_dir.string() + " has no record");
   }
 }
 
-void install_requirements(const Config &config, cache::ArchiveCache *cache,
-                          StagedJob &job, const SystemEnv &system_env,
-                          const Logger &log) {
+void install_requirements(const Config &config, cache::ArchiveCache *cache, StagedJob &job,
+                          const SystemEnv &system_env, const Logger &log) {
   const fs::path install_dir = job.base_dir / "python-requirements";
   // CONFORMANCE.md C4 checks the variables of a requirements job without
   // running pip.
-  if (const char *skip = std::getenv("PYENV_TEST_SKIP_PIP");
-      skip && *skip == '1') {
-    log.warn(
-        "PYENV_TEST_SKIP_PIP=1: requirements are not installed (test hook)");
+  if (const char *skip = std::getenv("PYENV_TEST_SKIP_PIP"); skip && *skip == '1') {
+    log.warn("PYENV_TEST_SKIP_PIP=1: requirements are not installed (test hook)");
     return;
   }
   pip::Request request;
   request.requirements = *config.requirements;
   request.python = config.executable;
-  if (auto in_archive = config.executable_home_in_archives();
-      in_archive && job.working_dir) {
+  if (auto in_archive = config.executable_home_in_archives(); in_archive && job.working_dir) {
     request.python = (*job.working_dir / in_archive->executable).string();
   }
   request.install_dir = install_dir;
@@ -248,15 +309,13 @@ void install_requirements(const Config &config, cache::ArchiveCache *cache,
     {
       std::ofstream out(key_file, std::ios::binary);
       out << material;
-      if (!out)
-        fail(Status::kIo, "cannot write " + key_file.string());
+      if (!out) fail(Status::kIo, "cannot write " + key_file.string());
     }
-    cache::Lease lease =
-        cache->acquire(key_file, [&](const fs::path &destination) {
-          pip::Request cached = request;
-          cached.install_dir = destination;
-          write_install_record(pip::install(cached, log));
-        });
+    cache::Lease lease = cache->acquire(key_file, [&](const fs::path &destination) {
+      pip::Request cached = request;
+      cached.install_dir = destination;
+      write_install_record(pip::install(cached, log));
+    });
     fsx::link_or_copy(lease.tree(), install_dir);
     read_install_record(install_dir, job);
     log.info("requirements " + config.requirements->file.string() + ": cache " +
@@ -271,44 +330,36 @@ void install_requirements(const Config &config, cache::ArchiveCache *cache,
 
 std::string join_path_list(const std::vector<std::string> &items) {
   std::string out;
-  for (const std::string &item : items)
-    out += (out.empty() ? "" : ":") + item;
+  for (const std::string &item : items) out += (out.empty() ? "" : ":") + item;
   return out;
 }
 
-} // namespace
+}  // namespace
 
 std::vector<std::string> split_path_list(const std::string &text) {
   std::vector<std::string> out;
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(':', start);
-    if (end == std::string::npos)
-      end = text.size();
-    if (end > start)
-      out.push_back(text.substr(start, end - start));
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
     start = end + 1;
   }
   return out;
 }
 
-std::map<std::string, std::string>
-build_variables(const Config &config, const StagedJob &job,
-                const SystemEnv &system_env) {
+std::map<std::string, std::string> build_variables(const Config &config, const StagedJob &job,
+                                                   const SystemEnv &system_env) {
   std::map<std::string, std::string> vars;
-  if (config.systemenv_enabled)
-    vars = system_env;
+  if (config.systemenv_enabled) vars = system_env;
 
   // requirements site-packages : python.pythonpath : python.files : system
   // PYTHONPATH
   std::vector<std::string> pythonpath = job.site_packages;
-  for (const std::string &p : split_path_list(config.pythonpath))
-    pythonpath.push_back(p);
-  for (const std::string &p : job.file_paths)
-    pythonpath.push_back(p);
+  for (const std::string &p : split_path_list(config.pythonpath)) pythonpath.push_back(p);
+  for (const std::string &p : job.file_paths) pythonpath.push_back(p);
   if (auto it = vars.find("PYTHONPATH"); it != vars.end()) {
-    for (const std::string &p : split_path_list(it->second))
-      pythonpath.push_back(p);
+    for (const std::string &p : split_path_list(it->second)) pythonpath.push_back(p);
   }
   if (pythonpath.empty()) {
     vars.erase("PYTHONPATH");
@@ -319,30 +370,25 @@ build_variables(const Config &config, const StagedJob &job,
   vars["BOOT_LOG_DIR"] = job.base_dir.string();
   vars["PYFLINK_GATEWAY_DISABLED"] = "true";
   vars["python"] = config.executable;
-  if (job.working_dir)
-    vars["_PYTHON_WORKING_DIR"] = job.working_dir->string();
+  if (job.working_dir) vars["_PYTHON_WORKING_DIR"] = job.working_dir->string();
   if (config.requirements) {
     vars["_PYTHON_REQUIREMENTS_FILE"] = config.requirements->file.string();
     if (config.requirements->cache_dir) {
-      vars["_PYTHON_REQUIREMENTS_CACHE"] =
-          config.requirements->cache_dir->string();
+      vars["_PYTHON_REQUIREMENTS_CACHE"] = config.requirements->cache_dir->string();
     }
-    vars["_PYTHON_REQUIREMENTS_INSTALL_DIR"] =
-        (job.base_dir / "python-requirements").string();
+    vars["_PYTHON_REQUIREMENTS_INSTALL_DIR"] = (job.base_dir / "python-requirements").string();
   }
   if (job.requirements_install_dir) {
     // <install dir>/bin (the reference appended "<install dir>:bin"); where the
     // interpreter puts scripts elsewhere (Debian: <install dir>/local/bin),
     // that directory comes first.
     std::vector<std::string> path;
-    if (job.scripts_dir &&
-        *job.scripts_dir != *job.requirements_install_dir / "bin") {
+    if (job.scripts_dir && *job.scripts_dir != *job.requirements_install_dir / "bin") {
       path.push_back(job.scripts_dir->string());
     }
     path.push_back((*job.requirements_install_dir / "bin").string());
     if (auto it = vars.find("PATH"); it != vars.end()) {
-      for (const std::string &p : split_path_list(it->second))
-        path.push_back(p);
+      for (const std::string &p : split_path_list(it->second)) path.push_back(p);
     }
     vars["PATH"] = join_path_list(path);
   }
@@ -352,35 +398,29 @@ build_variables(const Config &config, const StagedJob &job,
 StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
                     const SystemEnv &system_env, const Logger &log) {
   auto start = std::chrono::steady_clock::now();
+  sweep_dead_base_dirs(tmp_dirs, log);
   StagedJob job;
   job.base_dir = make_base_dir(tmp_dirs);
   log.info("base dir " + job.base_dir.string() + " created in " +
            format_seconds(seconds_since(start)));
   try {
-    if (!config.files.empty())
-      stage_files(config, job, log);
+    job.owner_lock = lock_base_dir(job.base_dir);
+    if (!config.files.empty()) stage_files(config, job, log);
     std::optional<cache::ArchiveCache> cache;
-    if (config.cache_enabled &&
-        (!config.archives.empty() || config.requirements)) {
-      cache.emplace(cache::Options{config.cache_dir.value_or(tmp_dirs.front() /
-                                                             "pyenv-cache"),
-                                   config.cache_max_bytes},
-                    log);
+    if (config.cache_enabled && (!config.archives.empty() || config.requirements)) {
+      open_cache(cache, config, tmp_dirs, log);
     }
     cache::ArchiveCache *shared = cache ? &*cache : nullptr;
-    if (!config.archives.empty())
-      stage_archives(config, shared, job, log);
-    if (config.requirements)
-      install_requirements(config, shared, job, system_env, log);
+    if (!config.archives.empty()) stage_archives(config, shared, job, log);
+    if (config.requirements) install_requirements(config, shared, job, system_env, log);
   } catch (...) {
     for (const std::string &failure : fsx::remove_tree(job.base_dir)) {
       log.warn("cleanup after failed open: " + failure);
     }
     throw;
   }
-  log.info("prepared " + job.base_dir.string() + " in " +
-           format_seconds(seconds_since(start)));
+  log.info("prepared " + job.base_dir.string() + " in " + format_seconds(seconds_since(start)));
   return job;
 }
 
-} // namespace pyenv
+}  // namespace pyenv

@@ -25,6 +25,9 @@ struct StagedJob {
   std::optional<fs::path> scripts_dir;               // where pip put console scripts
   // The cached trees python-archives/ links to, held in use for the job's lifetime.
   std::vector<cache::Lease> archive_leases;
+  // <base_dir>/.pyenv-owner.lock, held (OFD lock, shared) for the job's lifetime: it tells
+  // other processes' opens that the base directory is in use (see stage_job).
+  UniqueFd owner_lock;
 };
 
 // The environment variables for Python of a (possibly partly) staged job: the system
@@ -37,6 +40,17 @@ std::vector<std::string> split_path_list(const std::string &text);
 
 // Creates the base directory in one of `tmp_dirs` and stages everything the configuration
 // names. On failure removes all it created and throws.
+//
+// Base directories of dead processes. Each base directory holds a lock file that its
+// process keeps locked while the job is open; the kernel drops the lock when the process
+// dies, however it dies. Before creating its own, stage_job removes every python-dist-*
+// directory in `tmp_dirs` whose lock file it can lock exclusively: its owner is gone. A
+// directory without the lock file is never touched: Flink's own python-dist-* directories,
+// those of older libpyenv versions, and one being created (its lock file is locked under
+// another name and renamed into place, so it is never seen unlocked). Limits: a process
+// killed between creating its directory and renaming the lock file into place leaves a
+// directory nobody removes; a child fork()ed by the host keeps the lock (and the directory)
+// until it exits.
 StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
                     const SystemEnv &system_env, const Logger &log);
 
