@@ -16,6 +16,13 @@ struct ArchiveCloser {
   void operator()(struct archive *a) const { archive_read_free(a); }
 };
 
+// libarchive's message for the last failure. Some failures have none (a .tar.gz whose gzip
+// trailer is cut short, found by tests/fuzz/archive_fuzz): NULL must never reach a string.
+std::string error_of(struct archive *a) {
+  const char *message = archive_error_string(a);
+  return message != nullptr ? message : "unknown error";
+}
+
 }  // namespace
 
 void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
@@ -26,7 +33,7 @@ void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
   archive_read_support_format_tar(in.get());
   archive_read_support_format_gnutar(in.get());
   if (archive_read_open_filename(in.get(), archive.c_str(), 256 * 1024) != ARCHIVE_OK) {
-    fail(Status::kArchive, label + ": not a readable tar: " + archive_error_string(in.get()));
+    fail(Status::kArchive, label + ": not a readable tar: " + error_of(in.get()));
   }
   std::vector<char> buffer(TreeWriter::kBufferSize);
   for (;;) {
@@ -36,7 +43,7 @@ void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
     if (rc < ARCHIVE_WARN) {
       fail(Status::kArchive, label + ": corrupt or truncated after " +
                                  std::to_string(out.stats().entries) +
-                                 " entries: " + archive_error_string(in.get()));
+                                 " entries: " + error_of(in.get()));
     }
     const char *raw_name = archive_entry_pathname(entry);
     const std::string name = raw_name ? raw_name : "";
@@ -62,8 +69,8 @@ void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
                  [&]() -> std::string_view {
                    la_ssize_t n = archive_read_data(in.get(), buffer.data(), buffer.size());
                    if (n < 0) {
-                     out.refuse(name, std::string("is corrupt or truncated: ") +
-                                          archive_error_string(in.get()));
+                     out.refuse(name,
+                                std::string("is corrupt or truncated: ") + error_of(in.get()));
                    }
                    return std::string_view(buffer.data(), static_cast<size_t>(n));
                  });

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdio>
 #include <vector>
 
 #include "error.hpp"
@@ -19,13 +21,56 @@ void set_time(const fs::path &path, time_t mtime, int flags) {
   ::utimensat(AT_FDCWD, path.c_str(), times, flags);  // best effort: a time is not content
 }
 
+// Length of the well-formed UTF-8 sequence at s[i], 0 when there is none (no overlong forms,
+// no surrogates, nothing past U+10FFFF).
+size_t utf8_length(const std::string &s, size_t i) {
+  auto at = [&](size_t k) -> int { return k < s.size() ? static_cast<unsigned char>(s[k]) : -1; };
+  auto in = [](int b, int lo, int hi) { return b >= lo && b <= hi; };
+  const int b0 = at(i);
+  if (in(b0, 0x00, 0x7f)) return 1;
+  if (in(b0, 0xc2, 0xdf)) return in(at(i + 1), 0x80, 0xbf) ? 2 : 0;
+  const int lo = b0 == 0xe0 ? 0xa0 : b0 == 0xf0 ? 0x90 : 0x80;
+  const int hi = b0 == 0xed ? 0x9f : b0 == 0xf4 ? 0x8f : 0xbf;
+  if (in(b0, 0xe0, 0xef)) return in(at(i + 1), lo, hi) && in(at(i + 2), 0x80, 0xbf) ? 3 : 0;
+  if (in(b0, 0xf0, 0xf4)) {
+    return in(at(i + 1), lo, hi) && in(at(i + 2), 0x80, 0xbf) && in(at(i + 3), 0x80, 0xbf) ? 4 : 0;
+  }
+  return 0;
+}
+
+bool is_utf8(const std::string &s) {
+  for (size_t i = 0, n; i < s.size(); i += n) {
+    if ((n = utf8_length(s, i)) == 0) return false;
+  }
+  return true;
+}
+
+// `name` fit for a message, which hosts log and print as JSON: control characters and bytes
+// that are not UTF-8 become \xNN.
+std::string printable(const std::string &name) {
+  std::string out;
+  for (size_t i = 0, n; i < name.size(); i += n) {
+    n = utf8_length(name, i);
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (n == 0 || c < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+      n = 1;
+    } else {
+      out.append(name, i, n);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 TreeWriter::TreeWriter(fs::path root, std::string label, const Limits &limits)
     : root_(std::move(root)), label_(std::move(label)), limits_(limits) {}
 
 void TreeWriter::refuse(const std::string &name, const std::string &why) const {
-  fail(Status::kArchive, label_ + ": entry \"" + name + "\" " + why);
+  fail(Status::kArchive, label_ + ": entry \"" + printable(name) + "\" " + why);
 }
 
 void TreeWriter::count_entry(const std::string &name) {
@@ -39,6 +84,18 @@ fs::path TreeWriter::place(const std::string &name, Kind kind) {
   count_entry(name);
   std::optional<fs::path> rel = fsx::confined_relative(name);
   if (!rel) refuse(name, "would create a file outside of " + root_.string());
+  // Checked here, so that what the file system would refuse later (as an I/O error, after
+  // part of the tree is written) is refused as the archive's fault, naming the entry.
+  if (!is_utf8(name)) refuse(name, "has a name that is not UTF-8");
+  for (const fs::path &part : *rel) {
+    if (part.native().size() > NAME_MAX) {
+      refuse(name, "has a name component longer than " + std::to_string(NAME_MAX) + " bytes");
+    }
+  }
+  if ((root_ / *rel).native().size() >= PATH_MAX) {
+    refuse(name, "is too long: its path under " + root_.string() + " would be longer than " +
+                     std::to_string(PATH_MAX - 1) + " bytes");
+  }
   if (rel->empty()) {
     if (kind == Kind::kDirectory) return *rel;
     refuse(name, "names the archive's root, which is a directory");
@@ -133,6 +190,10 @@ void TreeWriter::symlink(const std::string &name, const std::string &target, tim
   }
   if (target.empty()) refuse(name, "is a symbolic link with an empty target");
   if (target.find('\0') != std::string::npos) refuse(name, "has a link target holding NUL");
+  if (target.size() >= PATH_MAX) {
+    refuse(name, "is a symbolic link whose target is longer than " + std::to_string(PATH_MAX - 1) +
+                     " bytes");
+  }
   std::optional<fs::path> rel = fsx::confined_relative(name);
   if (rel && limits_.symlinks == SymlinkPolicy::kWithin &&
       (target.front() == '/' || !fsx::confined_relative((rel->parent_path() / target).string()))) {
