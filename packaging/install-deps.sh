@@ -12,4 +12,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libboost-dev libboost-filesystem-dev \
   python3 python3-dev python3-pip python3-venv \
   zip unzip libarchive-tools \
-  dpkg-dev file abigail-tools >/dev/null
+  dpkg-dev file abigail-tools \
+  clang libclang-rt-14-dev >/dev/null
