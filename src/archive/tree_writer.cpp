@@ -11,6 +11,7 @@
 
 #include "error.hpp"
 #include "util/fs.hpp"
+#include "util/utf8.hpp"
 
 namespace pyenv::archive {
 namespace {
@@ -19,23 +20,6 @@ void set_time(const fs::path &path, time_t mtime, int flags) {
   if (mtime <= 0) return;
   struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
   ::utimensat(AT_FDCWD, path.c_str(), times, flags);  // best effort: a time is not content
-}
-
-// Length of the well-formed UTF-8 sequence at s[i], 0 when there is none (no overlong forms,
-// no surrogates, nothing past U+10FFFF).
-size_t utf8_length(const std::string &s, size_t i) {
-  auto at = [&](size_t k) -> int { return k < s.size() ? static_cast<unsigned char>(s[k]) : -1; };
-  auto in = [](int b, int lo, int hi) { return b >= lo && b <= hi; };
-  const int b0 = at(i);
-  if (in(b0, 0x00, 0x7f)) return 1;
-  if (in(b0, 0xc2, 0xdf)) return in(at(i + 1), 0x80, 0xbf) ? 2 : 0;
-  const int lo = b0 == 0xe0 ? 0xa0 : b0 == 0xf0 ? 0x90 : 0x80;
-  const int hi = b0 == 0xed ? 0x9f : b0 == 0xf4 ? 0x8f : 0xbf;
-  if (in(b0, 0xe0, 0xef)) return in(at(i + 1), lo, hi) && in(at(i + 2), 0x80, 0xbf) ? 3 : 0;
-  if (in(b0, 0xf0, 0xf4)) {
-    return in(at(i + 1), lo, hi) && in(at(i + 2), 0x80, 0xbf) && in(at(i + 3), 0x80, 0xbf) ? 4 : 0;
-  }
-  return 0;
 }
 
 bool is_utf8(const std::string &s) {
