@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -57,41 +57,182 @@ class Fd {
   int fd_;
 };
 
-class SpawnFileActions {
- public:
-  SpawnFileActions() {
-    if (int err = ::posix_spawn_file_actions_init(&actions_)) {
-      fail(Status::kNoMemory, errno_message("posix_spawn_file_actions_init", err));
-    }
-  }
-  SpawnFileActions(const SpawnFileActions &) = delete;
-  SpawnFileActions &operator=(const SpawnFileActions &) = delete;
-  ~SpawnFileActions() { ::posix_spawn_file_actions_destroy(&actions_); }
-  posix_spawn_file_actions_t *get() { return &actions_; }
-
- private:
-  posix_spawn_file_actions_t actions_;
+// What the child does between vfork and execve. Until then it runs on the suspended
+// parent thread's stack and memory, so it only makes system calls: no allocation, no lock,
+// no C++ object, nothing that could touch the parent's state. A failing step writes
+// {step, errno} to the close-on-exec report pipe and exits; a successful execve closes the
+// pipe, which the parent reads as EOF.
+struct ChildSetup {
+  const char *path;
+  char *const *argv;
+  char *const *envp;
+  const char *cwd;  // nullptr: the caller's
+  int out_fd;       // the output pipe's write end, to become stdout and stderr
+  int report_fd;    // close-on-exec
+  pid_t parent;     // the caller's pid, to notice that it died before PR_SET_PDEATHSIG
 };
 
-class SpawnAttributes {
- public:
-  SpawnAttributes() {
-    if (int err = ::posix_spawnattr_init(&attributes_)) {
-      fail(Status::kNoMemory, errno_message("posix_spawnattr_init", err));
-    }
-  }
-  SpawnAttributes(const SpawnAttributes &) = delete;
-  SpawnAttributes &operator=(const SpawnAttributes &) = delete;
-  ~SpawnAttributes() { ::posix_spawnattr_destroy(&attributes_); }
-  posix_spawnattr_t *get() { return &attributes_; }
-
- private:
-  posix_spawnattr_t attributes_;
+enum ChildStep : int {
+  kStepDescriptors = 1,
+  kStepSession,
+  kStepDeathSignal,
+  kStepParentGone,
+  kStepStdin,
+  kStepOutput,
+  kStepWorkingDirectory,
+  kStepExec,
 };
 
-void check_spawn_setup(int err, const std::string &program, const char *step) {
-  if (err != 0)
-    fail(Status::kIo, errno_message(program + ": cannot prepare to start it (" + step + ")", err));
+const char *child_step_name(int step) {
+  switch (step) {
+    case kStepDescriptors:
+      return "moving descriptors";
+    case kStepSession:
+      return "setsid";
+    case kStepDeathSignal:
+      return "PR_SET_PDEATHSIG";
+    case kStepParentGone:
+      return "its parent exited";
+    case kStepStdin:
+      return "stdin";
+    case kStepOutput:
+      return "stdout and stderr";
+    case kStepWorkingDirectory:
+      return "working directory";
+    default:
+      return "execve";
+  }
+}
+
+struct ChildReport {
+  int step;
+  int error;
+};
+
+[[noreturn]] void child_failed(int report_fd, int step) {
+  const ChildReport report{step, errno};
+  // Nothing to do if the report cannot be written: the parent then sees exit code 127.
+  [[maybe_unused]] ssize_t n = ::write(report_fd, &report, sizeof report);
+  ::_exit(127);
+}
+
+// Closes every descriptor from `from` up, but `keep`.
+void close_from(int from, int keep) {
+  auto close_range_of = [](unsigned first, unsigned last) {
+    if (first > last) return;
+#ifdef SYS_close_range
+    if (::syscall(SYS_close_range, first, last, 0) == 0) return;
+#endif
+    // Kernels before 5.9: one by one, up to the descriptor limit.
+    const long limit = std::min(::sysconf(_SC_OPEN_MAX), 1L << 20);
+    for (long fd = first; fd < limit && fd <= static_cast<long>(last); ++fd) {
+      ::close(static_cast<int>(fd));
+    }
+  };
+  close_range_of(static_cast<unsigned>(from), static_cast<unsigned>(keep) - 1);
+  close_range_of(static_cast<unsigned>(keep) + 1, ~0u);
+}
+
+[[noreturn]] void child_after_vfork(ChildSetup s) {
+  // The parent blocked every signal before vfork, so no handler of the host's runs here on
+  // its stack. Every disposition goes back to the default (the host's SIGPIPE ignored, say,
+  // must not be inherited); SIGKILL and SIGSTOP just fail.
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &default_action, nullptr);
+
+  // Both pipe ends out of the way of 0, 1 and 2 (a host may have closed its own).
+  if (s.report_fd <= STDERR_FILENO) {
+    s.report_fd = ::fcntl(s.report_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    if (s.report_fd < 0) ::_exit(127);
+  }
+  if (s.out_fd <= STDERR_FILENO) {
+    s.out_fd = ::fcntl(s.out_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    if (s.out_fd < 0) child_failed(s.report_fd, kStepDescriptors);
+  }
+
+  // A session of its own makes the whole tree killable as one group and detaches it from
+  // the host's terminal.
+  if (::setsid() < 0) child_failed(s.report_fd, kStepSession);
+  // The child dies with the thread that started it, which waits for it in run_process: a
+  // host killed with SIGKILL does not leave a pip running on. After the prctl, so that a
+  // parent that died just before is noticed too.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_failed(s.report_fd, kStepDeathSignal);
+  if (::getppid() != s.parent) child_failed(s.report_fd, kStepParentGone);
+
+  // Without close-on-exec, in case it is 0 already (a host that closed its stdin); any
+  // other number is closed below.
+  const int null_fd = ::open("/dev/null", O_RDONLY);
+  if (null_fd < 0 || ::dup2(null_fd, STDIN_FILENO) < 0) child_failed(s.report_fd, kStepStdin);
+  // dup2 gives copies without close-on-exec.
+  if (::dup2(s.out_fd, STDOUT_FILENO) < 0 || ::dup2(s.out_fd, STDERR_FILENO) < 0) {
+    child_failed(s.report_fd, kStepOutput);
+  }
+  if (s.cwd != nullptr && ::chdir(s.cwd) != 0) child_failed(s.report_fd, kStepWorkingDirectory);
+  // Descriptors the host opened without close-on-exec do not leak into the child either.
+  close_from(STDERR_FILENO + 1, s.report_fd);
+
+  sigset_t no_signals;
+  sigemptyset(&no_signals);
+  ::sigprocmask(SIG_SETMASK, &no_signals, nullptr);
+  ::execve(s.path, s.argv, s.envp);
+  child_failed(s.report_fd, kStepExec);
+}
+
+// Starts the child with vfork: unlike fork it copies nothing of a possibly huge host (a
+// JVM), and unlike posix_spawn it can ask for PR_SET_PDEATHSIG. (Under ThreadSanitizer,
+// vfork is a fork; the report pipe works the same way.) Returns its pid.
+pid_t start_child(const ChildSetup &setup, const std::string &program,
+                  const std::string &executable) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    fail(Status::kIo, errno_message(program + ": cannot prepare to start it (pipe)", errno));
+  }
+  Fd report_read(report[0]);
+  Fd report_write(report[1]);
+  ChildSetup s = setup;
+  s.report_fd = report_write.get();
+
+  sigset_t all_signals;
+  sigset_t previous;
+  sigfillset(&all_signals);
+  ::pthread_sigmask(SIG_SETMASK, &all_signals, &previous);
+  const pid_t pid = ::vfork();
+  if (pid == 0) child_after_vfork(s);
+  const int vfork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  report_write.reset();
+  if (pid < 0) {
+    fail(Status::kIo, errno_message(program + ": cannot start it (vfork)", vfork_errno));
+  }
+
+  ChildReport r{};
+  ssize_t n;
+  do {
+    n = ::read(report_read.get(), &r, sizeof r);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return pid;  // EOF: execve succeeded
+
+  // The child exited with 127; reaped here, since no Child owns it yet.
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (n != static_cast<ssize_t>(sizeof r)) {
+    fail(Status::kIo, program + ": cannot start it (the child failed before it could say why)");
+  }
+  std::string where = executable == program ? "" : " (" + executable + ")";
+  if (r.step == kStepExec) {
+    fail(Status::kIo, errno_message(program + ": cannot start it" + where, r.error));
+  }
+  if (r.step == kStepWorkingDirectory) {
+    fail(Status::kIo,
+         errno_message(program + ": cannot start it in its working directory" + where, r.error));
+  }
+  if (r.step == kStepParentGone) {
+    fail(Status::kIo, program + ": cannot start it: its parent exited");
+  }
+  fail(Status::kIo,
+       errno_message(program + ": cannot prepare to start it (" + child_step_name(r.step) + ")",
+                     r.error));
 }
 
 // The child from spawn to reap. It leads its own session, so its pid is also the id of
@@ -340,51 +481,15 @@ ProcessResult run_process(const ProcessSpec &spec) {
   Fd read_end(fds[0]);
   Fd write_end(fds[1]);
 
-  SpawnFileActions actions;
-  check_spawn_setup(
-      ::posix_spawn_file_actions_addopen(actions.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0),
-      program, "stdin");
-  // dup2 clears close-on-exec on the copies (glibc also when the numbers are equal).
-  check_spawn_setup(
-      ::posix_spawn_file_actions_adddup2(actions.get(), write_end.get(), STDOUT_FILENO), program,
-      "stdout");
-  check_spawn_setup(
-      ::posix_spawn_file_actions_adddup2(actions.get(), write_end.get(), STDERR_FILENO), program,
-      "stderr");
-  if (spec.cwd) {
-    check_spawn_setup(::posix_spawn_file_actions_addchdir_np(actions.get(), spec.cwd->c_str()),
-                      program, "working directory");
-  }
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  // Descriptors the host opened without close-on-exec do not leak into the child either.
-  check_spawn_setup(::posix_spawn_file_actions_addclosefrom_np(actions.get(), STDERR_FILENO + 1),
-                    program, "closefrom");
-#endif
-
-  SpawnAttributes attributes;
-  sigset_t no_signals;
-  sigset_t all_signals;
-  sigemptyset(&no_signals);
-  sigfillset(&all_signals);
-  // A session of its own makes the whole tree killable as one group and detaches it from
-  // the host's terminal; the signal state is reset because the host's (SIGPIPE ignored,
-  // signals blocked in this thread) would otherwise be inherited.
-  check_spawn_setup(
-      ::posix_spawnattr_setflags(
-          attributes.get(), POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF),
-      program, "flags");
-  check_spawn_setup(::posix_spawnattr_setsigmask(attributes.get(), &no_signals), program,
-                    "signal mask");
-  check_spawn_setup(::posix_spawnattr_setsigdefault(attributes.get(), &all_signals), program,
-                    "signal dispositions");
-
+  ChildSetup setup{};
+  setup.path = executable->c_str();
+  setup.argv = argv.data();
+  setup.envp = envp.data();
+  setup.cwd = spec.cwd ? spec.cwd->c_str() : nullptr;
+  setup.out_fd = write_end.get();
+  setup.parent = ::getpid();
   const auto start = Clock::now();
-  pid_t pid = -1;
-  if (int err = ::posix_spawn(&pid, executable->c_str(), actions.get(), attributes.get(),
-                              argv.data(), envp.data())) {
-    std::string where = executable->string() == program ? "" : " (" + executable->string() + ")";
-    fail(Status::kIo, errno_message(program + ": cannot start it" + where, err));
-  }
+  const pid_t pid = start_child(setup, program, executable->string());
   Child child(pid);
   const Fd pidfd(open_pidfd(pid));  // the child is unreaped, so the pid is still its own
   write_end.reset();                // only the child's copies keep the pipe open now

@@ -20,7 +20,7 @@ struct ProcessSpec {
   std::map<std::string, std::string> env;
   std::optional<std::filesystem::path> cwd;
   // Measured from the start. When it passes, the child and everything in its session (its
-  // own, from POSIX_SPAWN_SETSID) get SIGKILL, and the call returns without waiting for the
+  // own, from setsid) get SIGKILL, and the call returns without waiting for the
   // output to reach EOF.
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   // Each line of merged stdout+stderr, without its '\n' (nor a trailing '\r'), as it comes.
@@ -45,6 +45,10 @@ struct ProcessResult {
 // signal mask. The child is always reaped before this returns or throws. Descendants that
 // still hold the output open after the child has exited are killed as well, so that the
 // call cannot hang on them. Safe to call from several threads at once.
+//
+// The child gets SIGKILL when the calling thread dies (PR_SET_PDEATHSIG): a host killed
+// while it runs does not leave it running on. Its descendants are not covered by that; one
+// that writes output then dies of SIGPIPE, a silent one lives on.
 //
 // Throws Error(kInvalid) for an empty argv, Error(kIo) when the program cannot be started,
 // naming argv[0] and the reason (e.g. "python3.99: not found on PATH (/usr/bin:/bin)").

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -129,6 +131,77 @@ TEST(Process, DescriptorsOfTheHostDoNotLeak) {
       run_process(shell("if [ -e /proc/$$/fd/200 ]; then echo leaked; else echo clean; fi"));
   ::close(200);
   EXPECT_EQ(result.last_lines, std::vector<std::string>{"clean"});
+}
+
+// A host (a daemon) may have closed its own stdin, stdout and stderr: the pipes then get
+// those numbers, and the child must still get /dev/null and the output pipe as 0, 1 and 2.
+TEST(Process, HostWithoutStdioStillGivesTheChildItsOwn) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(STDIN_FILENO);
+    ::close(STDOUT_FILENO);
+    ::close(STDERR_FILENO);
+    int code = 1;
+    try {
+      ProcessResult result =
+          run_process(shell("cat; [ -t 0 ] || echo out; echo err >&2", std::chrono::seconds(10)));
+      if (result.succeeded() && result.last_lines == std::vector<std::string>{"out", "err"}) {
+        code = 0;
+      }
+    } catch (...) {
+      code = 2;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: wrong output, 2: an error";
+}
+
+// The child dies with the thread that started it, not only at the timeout: a host killed
+// while, say, pip runs leaves no pip behind.
+TEST(Process, ChildDiesWithItsHost) {
+  int pids[2];
+  ASSERT_EQ(::pipe(pids), 0);
+  const pid_t host = ::fork();
+  ASSERT_GE(host, 0);
+  if (host == 0) {
+    ::close(pids[0]);
+    ProcessSpec spec = shell("echo $$; exec sleep 300");
+    spec.on_line = [&](const std::string &line) {
+      [[maybe_unused]] ssize_t n = ::write(pids[1], line.c_str(), line.size() + 1);
+    };
+    try {
+      run_process(spec);
+    } catch (...) {
+    }
+    ::_exit(1);
+  }
+  ::close(pids[1]);
+  char text[32] = {};
+  ssize_t n = ::read(pids[0], text, sizeof text - 1);
+  ::close(pids[0]);
+  ASSERT_GT(n, 0) << "the child never started";
+  const pid_t child = static_cast<pid_t>(std::stol(text));
+  ASSERT_EQ(::kill(host, SIGKILL), 0);
+  ASSERT_EQ(::waitpid(host, nullptr, 0), host);
+  // Gone, or a zombie its new parent (init, in a container perhaps no reaper) did not reap.
+  auto dead = [child] {
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string text;
+    if (!std::getline(stat, text)) return true;
+    const size_t paren = text.rfind(')');
+    return paren + 2 < text.size() && (text[paren + 2] == 'Z' || text[paren + 2] == 'X');
+  };
+  bool gone = false;
+  for (int i = 0; i < 300 && !gone; ++i) {
+    gone = dead();
+    if (!gone) std::this_thread::sleep_for(milliseconds(10));
+  }
+  if (!gone) ::kill(child, SIGKILL);
+  EXPECT_TRUE(gone) << "child " << child << " outlived its host";
 }
 
 void expect_error(const ProcessSpec &spec, Status status, const std::vector<std::string> &parts) {
