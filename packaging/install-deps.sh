@@ -8,7 +8,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   cmake make g++ gcc binutils pkg-config \
   libgtest-dev \
-  libyaml-cpp-dev libzip-dev libarchive-dev libdeflate-dev libssl-dev \
+  libyaml-cpp-dev libzip-dev libarchive-dev zlib1g-dev libdeflate-dev libssl-dev \
   libboost-dev libboost-filesystem-dev \
   python3 python3-dev python3-pip python3-venv \
   zip unzip libarchive-tools \

@@ -1,7 +1,13 @@
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +21,7 @@ namespace {
 struct ArchiveCloser {
   void operator()(struct archive *a) const { archive_read_free(a); }
 };
+using ArchivePtr = std::unique_ptr<struct archive, ArchiveCloser>;
 
 // libarchive's message for the last failure. Some failures have none (a .tar.gz whose gzip
 // trailer is cut short, found by tests/fuzz/archive_fuzz): NULL must never reach a string.
@@ -23,16 +30,228 @@ std::string error_of(struct archive *a) {
   return message != nullptr ? message : "unknown error";
 }
 
+struct StreamError {
+  Status status;
+  std::string message;
+};
+
+// The decompressed bytes of a compressed tar, read to the very end of the compressed data,
+// so that every integrity check it carries is verified: libarchive's tar reader stops at
+// the end-of-archive blocks, before the compressed stream ends, and its gzip filter never
+// checks a member's trailer. Never throws (libarchive's C code is between it and us);
+// a failure ends the stream and is kept in error().
+class TarStream {
+ public:
+  virtual ~TarStream() = default;
+  // The next piece of decompressed bytes, valid until the next call; empty at the end or
+  // after a failure.
+  virtual std::string_view read() = 0;
+  const std::optional<StreamError> &error() const { return error_; }
+
+ protected:
+  std::string_view failed(Status status, std::string message) {
+    if (!error_) error_ = StreamError{status, std::move(message)};
+    return {};
+  }
+
+ private:
+  std::optional<StreamError> error_;
+};
+
+// gzip (RFC 1952) through zlib, which checks each member's CRC-32 and length. Members
+// follow one another as in `cat a.gz b.gz`; bytes after the last member that do not start
+// another are ignored, as gzip and Java's GZIPInputStream ignore them.
+class GzipStream final : public TarStream {
+ public:
+  explicit GzipStream(const fs::path &path) : in_(kBuffer), out_(kBuffer) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      failed(Status::kIo, errno_message("cannot open it", errno));
+      return;
+    }
+    // 16 + the largest window: gzip only, with its header and trailer.
+    if (::inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) {
+      failed(Status::kNoMemory, "cannot allocate a gzip decoder");
+      return;
+    }
+    initialised_ = true;
+  }
+  GzipStream(const GzipStream &) = delete;
+  GzipStream &operator=(const GzipStream &) = delete;
+  ~GzipStream() override {
+    if (initialised_) ::inflateEnd(&z_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  std::string_view read() override {
+    while (initialised_ && !done_ && !error()) {
+      if (between_members_) {
+        if (!have(2)) {
+          done_ = true;
+          break;
+        }
+        if (z_.next_in[0] != 0x1f || z_.next_in[1] != 0x8b) {
+          done_ = true;  // trailing bytes
+          break;
+        }
+        ::inflateReset(&z_);
+        between_members_ = false;
+      }
+      if (z_.avail_in == 0 && !eof_) fill();
+      z_.next_out = out_.data();
+      z_.avail_out = static_cast<uInt>(out_.size());
+      const int rc = ::inflate(&z_, Z_NO_FLUSH);
+      const size_t produced = out_.size() - z_.avail_out;
+      if (rc == Z_STREAM_END) {
+        between_members_ = true;
+      } else if (rc == Z_BUF_ERROR && produced == 0) {
+        // No progress: zlib needs more input than there is.
+        if (eof_ && z_.avail_in == 0) return failed(Status::kArchive, "the gzip data is truncated");
+        if (z_.avail_in != 0) return failed(Status::kArchive, "the gzip data is corrupt");
+      } else if (rc == Z_MEM_ERROR) {
+        return failed(Status::kNoMemory, "out of memory decoding the gzip data");
+      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        return failed(Status::kArchive, std::string("the gzip data is corrupt: ") +
+                                            (z_.msg != nullptr ? z_.msg : "zlib error"));
+      }
+      if (produced > 0) return {reinterpret_cast<const char *>(out_.data()), produced};
+    }
+    return {};
+  }
+
+ private:
+  static constexpr size_t kBuffer = 256 * 1024;
+
+  // Moves what is left of the input to the front of the buffer and reads more after it.
+  void fill() {
+    if (z_.avail_in > 0 && z_.next_in != in_.data()) {
+      std::memmove(in_.data(), z_.next_in, z_.avail_in);
+    }
+    z_.next_in = in_.data();
+    for (;;) {
+      const ssize_t n = ::read(fd_, in_.data() + z_.avail_in, in_.size() - z_.avail_in);
+      if (n > 0) {
+        z_.avail_in += static_cast<uInt>(n);
+        return;
+      }
+      if (n == 0) {
+        eof_ = true;
+        return;
+      }
+      if (errno != EINTR) {
+        eof_ = true;
+        failed(Status::kIo, errno_message("cannot read it", errno));
+        return;
+      }
+    }
+  }
+
+  // At least `n` bytes of input, unless the file ends first.
+  bool have(size_t n) {
+    while (z_.avail_in < n && !eof_) fill();
+    return z_.avail_in >= n;
+  }
+
+  int fd_ = -1;
+  z_stream z_{};
+  bool initialised_ = false;
+  bool eof_ = false;
+  bool between_members_ = true;
+  bool done_ = false;
+  std::vector<unsigned char> in_;
+  std::vector<unsigned char> out_;
+};
+
+// bzip2, xz and zstd through libarchive's own filters, read as one raw stream to its end:
+// libbz2, liblzma and libzstd check their CRCs and checksums as the end is reached.
+class FilterStream final : public TarStream {
+ public:
+  explicit FilterStream(const fs::path &path) : archive_(archive_read_new()), buffer_(kBuffer) {
+    if (!archive_) {
+      failed(Status::kNoMemory, "cannot allocate a reader");
+      return;
+    }
+    archive_read_support_filter_all(archive_.get());
+    archive_read_support_format_raw(archive_.get());
+    struct archive_entry *entry = nullptr;
+    if (archive_read_open_filename(archive_.get(), path.c_str(), kBuffer) != ARCHIVE_OK ||
+        archive_read_next_header(archive_.get(), &entry) != ARCHIVE_OK) {
+      failed(Status::kArchive, error_of(archive_.get()));
+    }
+  }
+
+  std::string_view read() override {
+    if (error() || done_) return {};
+    const la_ssize_t n = archive_read_data(archive_.get(), buffer_.data(), buffer_.size());
+    if (n < 0) return failed(Status::kArchive, error_of(archive_.get()));
+    if (n == 0) done_ = true;
+    return {buffer_.data(), static_cast<size_t>(n)};
+  }
+
+ private:
+  static constexpr size_t kBuffer = 256 * 1024;
+  ArchivePtr archive_;
+  std::vector<char> buffer_;
+  bool done_ = false;
+};
+
+// The stream that checks the compression of `archive`, or none for a plain tar.
+std::unique_ptr<TarStream> open_stream(const fs::path &archive) {
+  unsigned char head[6] = {};
+  const int fd = ::open(archive.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(Status::kIo, errno_message("archive " + archive.string(), errno));
+  const ssize_t n = ::pread(fd, head, sizeof head, 0);
+  ::close(fd);
+  auto starts = [&](const char *magic, size_t len) {
+    return n >= static_cast<ssize_t>(len) && std::memcmp(head, magic, len) == 0;
+  };
+  if (starts("\x1f\x8b", 2)) return std::make_unique<GzipStream>(archive);
+  if (starts("BZh", 3) ||
+      starts("\xfd"
+             "7zXZ\x00",
+             6) ||
+      starts("\x28\xb5\x2f\xfd", 4)) {
+    return std::make_unique<FilterStream>(archive);
+  }
+  return nullptr;
+}
+
+// libarchive's read callback over a TarStream.
+la_ssize_t read_stream(struct archive *a, void *client, const void **buffer) {
+  auto *stream = static_cast<TarStream *>(client);
+  const std::string_view piece = stream->read();
+  *buffer = piece.data();
+  if (piece.empty() && stream->error()) {
+    archive_set_error(a, EIO, "%s", stream->error()->message.c_str());
+    return ARCHIVE_FATAL;
+  }
+  return static_cast<la_ssize_t>(piece.size());
+}
+
 }  // namespace
 
 void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
   const std::string label = "archive " + archive.string();
-  std::unique_ptr<struct archive, ArchiveCloser> in(archive_read_new());
+  ArchivePtr in(archive_read_new());
   if (!in) fail(Status::kNoMemory, label + ": cannot allocate a reader");
-  archive_read_support_filter_all(in.get());
   archive_read_support_format_tar(in.get());
   archive_read_support_format_gnutar(in.get());
-  if (archive_read_open_filename(in.get(), archive.c_str(), 256 * 1024) != ARCHIVE_OK) {
+  const std::unique_ptr<TarStream> stream = open_stream(archive);
+  // A failure of the stream itself (its status and message) rather than libarchive's.
+  auto stream_failure = [&](const std::string &context) {
+    if (stream && stream->error()) {
+      fail(stream->error()->status, label + ": " + context + stream->error()->message);
+    }
+  };
+  int opened = ARCHIVE_OK;
+  if (stream) {
+    opened = archive_read_open(in.get(), stream.get(), nullptr, read_stream, nullptr);
+  } else {
+    archive_read_support_filter_all(in.get());
+    opened = archive_read_open_filename(in.get(), archive.c_str(), TreeWriter::kBufferSize);
+  }
+  if (opened != ARCHIVE_OK) {
+    stream_failure("");
     fail(Status::kArchive, label + ": not a readable tar: " + error_of(in.get()));
   }
   std::vector<char> buffer(TreeWriter::kBufferSize);
@@ -41,9 +260,10 @@ void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
     int rc = archive_read_next_header(in.get(), &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
-      fail(Status::kArchive, label + ": corrupt or truncated after " +
-                                 std::to_string(out.stats().entries) +
-                                 " entries: " + error_of(in.get()));
+      const std::string after =
+          "corrupt or truncated after " + std::to_string(out.stats().entries) + " entries: ";
+      stream_failure(after);
+      fail(Status::kArchive, label + ": " + after + error_of(in.get()));
     }
     const char *raw_name = archive_entry_pathname(entry);
     const std::string name = raw_name ? raw_name : "";
@@ -69,6 +289,9 @@ void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
                  [&]() -> std::string_view {
                    la_ssize_t n = archive_read_data(in.get(), buffer.data(), buffer.size());
                    if (n < 0) {
+                     if (stream && stream->error() && stream->error()->status != Status::kArchive) {
+                       stream_failure("reading entry \"" + name + "\": ");
+                     }
                      out.refuse(name,
                                 std::string("is corrupt or truncated: ") + error_of(in.get()));
                    }
@@ -79,6 +302,19 @@ void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
       default:
         out.refuse(name, "is a device, fifo or socket");
     }
+  }
+  if (stream) {
+    // The tar ended; its compressed data must end too, with every check passing. What
+    // follows the end-of-archive blocks is bounded like the entries' bytes.
+    uint64_t tail = 0;
+    for (std::string_view piece = stream->read(); !piece.empty(); piece = stream->read()) {
+      tail += piece.size();
+      if (tail > out.limits().max_bytes) {
+        fail(Status::kArchive, label + ": more than " + std::to_string(out.limits().max_bytes) +
+                                   " bytes after the end of the tar (pyenv.archive.max-bytes)");
+      }
+    }
+    stream_failure("after the last of " + std::to_string(out.stats().entries) + " entries: ");
   }
   log.debug(label + ": " + std::to_string(out.stats().entries) + " tar entries");
 }

@@ -54,6 +54,7 @@ class TreeWriter {
   [[noreturn]] void refuse(const std::string &name, const std::string &why) const;
 
   Stats stats() const { return Stats{entries_, bytes_.load()}; }
+  const Limits &limits() const { return limits_; }
 
  private:
   enum class Kind { kDirectory, kFile, kLink };
