@@ -84,6 +84,7 @@ class GzipStream final : public TarStream {
   }
 
   std::string_view read() override {
+    if (pending_) return failed(pending_->status, pending_->message);
     while (initialised_ && !done_ && !error()) {
       if (between_members_) {
         if (!have(2)) {
@@ -102,19 +103,26 @@ class GzipStream final : public TarStream {
       z_.avail_out = static_cast<uInt>(out_.size());
       const int rc = ::inflate(&z_, Z_NO_FLUSH);
       const size_t produced = out_.size() - z_.avail_out;
+      std::optional<StreamError> problem;
       if (rc == Z_STREAM_END) {
         between_members_ = true;
       } else if (rc == Z_BUF_ERROR && produced == 0) {
         // No progress: zlib needs more input than there is.
-        if (eof_ && z_.avail_in == 0) return failed(Status::kArchive, "the gzip data is truncated");
-        if (z_.avail_in != 0) return failed(Status::kArchive, "the gzip data is corrupt");
+        if (eof_ && z_.avail_in == 0) problem = {Status::kArchive, "the gzip data is truncated"};
+        if (z_.avail_in != 0) problem = {Status::kArchive, "the gzip data is corrupt"};
       } else if (rc == Z_MEM_ERROR) {
-        return failed(Status::kNoMemory, "out of memory decoding the gzip data");
+        problem = {Status::kNoMemory, "out of memory decoding the gzip data"};
       } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        return failed(Status::kArchive, std::string("the gzip data is corrupt: ") +
-                                            (z_.msg != nullptr ? z_.msg : "zlib error"));
+        problem = {Status::kArchive, std::string("the gzip data is corrupt: ") +
+                                         (z_.msg != nullptr ? z_.msg : "zlib error")};
       }
-      if (produced > 0) return {reinterpret_cast<const char *>(out_.data()), produced};
+      // What was decoded before a failure is delivered first, so that the failure is
+      // reported in the entry it hit.
+      if (produced > 0) {
+        pending_ = std::move(problem);
+        return {reinterpret_cast<const char *>(out_.data()), produced};
+      }
+      if (problem) return failed(problem->status, problem->message);
     }
     return {};
   }
@@ -158,6 +166,7 @@ class GzipStream final : public TarStream {
   bool eof_ = false;
   bool between_members_ = true;
   bool done_ = false;
+  std::optional<StreamError> pending_;  // a failure after the last bytes delivered
   std::vector<unsigned char> in_;
   std::vector<unsigned char> out_;
 };
@@ -289,8 +298,12 @@ void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
                  [&]() -> std::string_view {
                    la_ssize_t n = archive_read_data(in.get(), buffer.data(), buffer.size());
                    if (n < 0) {
-                     if (stream && stream->error() && stream->error()->status != Status::kArchive) {
-                       stream_failure("reading entry \"" + name + "\": ");
+                     // The stream's own failure says more than what libarchive made of it.
+                     if (stream && stream->error()) {
+                       if (stream->error()->status != Status::kArchive) {
+                         stream_failure("reading entry \"" + name + "\": ");
+                       }
+                       out.refuse(name, "is corrupt or truncated: " + stream->error()->message);
                      }
                      out.refuse(name,
                                 std::string("is corrupt or truncated: ") + error_of(in.get()));

@@ -618,7 +618,8 @@ TEST_F(MaliciousArchive, TarGzTrailerCutShort) {
   const fs::path path = tar({file_entry("f", "hello")}, "gzip");
   const std::string bytes = read_file(path);
   write_file(path, bytes.substr(0, bytes.size() - 4));
-  refused(path, path.string());
+  const std::string m = refused(path, path.string());
+  EXPECT_NE(m.find("the gzip data is truncated"), std::string::npos) << m;
 }
 
 // libarchive never checks a gzip member's trailer ("XXX TODO: Verify the length and CRC" in
@@ -643,12 +644,17 @@ TEST_F(MaliciousArchive, TarGzWrongLength) {
   EXPECT_NE(m.find("incorrect length check"), std::string::npos) << m;
 }
 
-// The data of a file corrupted inside the deflate stream: the entry is named.
+// A file's data corrupted inside the deflate stream: the entry and zlib's reason are named.
 TEST_F(MaliciousArchive, TarGzCorruptInsideAFile) {
   std::string bytes = gzip_of(deflate_zeros(tar_header("f", '0', 8192), 4096, 2, kTarEnd));
-  bytes[10 + 40] = '\xff';  // a block header of the deflate stream made invalid
+  // The header's deflate blocks end with a full flush (an empty stored block, 00 00 ff ff);
+  // the next block, the file's data, gets the reserved block type 11.
+  const size_t data = bytes.find(std::string("\0\0\xff\xff", 4), 10);
+  ASSERT_NE(data, std::string::npos);
+  bytes[data + 4] = '\x07';
   const fs::path path = archive("inside.tgz", bytes);
-  refused(path, path.string());
+  const std::string m = refused(path, "\"f\"");
+  EXPECT_NE(m.find("the gzip data is corrupt"), std::string::npos) << m;
 }
 
 // `data` compressed with libarchive's `filter` ("bzip2", "xz") and nothing else.
