@@ -126,6 +126,10 @@ def archives():
     ], "xz")
     yield "tar-setuid.tar", tar_bytes([("d", "", D | 0o1777), ("d/s", "x", F | 0o6755)])
     yield "tar-file-then-dir.tar", tar_bytes([("a", "1", F | 0o644), ("a/b", "2", F | 0o644)])
+    # Two gzip members, as `cat a.gz b.gz` makes them, and bytes after the last.
+    members = tar_bytes([("a", "first", F | 0o644), ("b", "second", F | 0o644)])
+    yield "tar-members.tar.gz", (gzip.compress(members[:700], mtime=0) +
+                                 gzip.compress(members[700:], mtime=0) + b"trailing\n")
 
 
 CONFIGS = {
