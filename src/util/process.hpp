@@ -48,7 +48,7 @@ struct ProcessResult {
 //
 // The child gets SIGKILL when the calling thread dies (PR_SET_PDEATHSIG): a host killed
 // while it runs does not leave it running on. Its descendants are not covered by that; one
-// that writes output then dies of SIGPIPE, a silent one lives on.
+// that writes output then fails on the broken pipe, a silent one lives on.
 //
 // Throws Error(kInvalid) for an empty argv, Error(kIo) when the program cannot be started,
 // naming argv[0] and the reason (e.g. "python3.99: not found on PATH (/usr/bin:/bin)").
