@@ -290,6 +290,34 @@ class ArchiveUnderOpen : public Faults {
     expect_nothing_left(T, cache_);
   }
 
+  struct FaultRun {
+    Manager manager;
+    Outcome outcome;
+    bool injected = false;
+  };
+
+  // Opens a new manager of yaml_ with `fault` run mid-extraction (through the cache or,
+  // with it disabled, into the base directory). On a loaded machine the injector can be
+  // scheduled only after the extraction ended: such a run proves nothing, so the scenario
+  // is set up again in a fresh tmp dir, `restore` rewriting the archive, up to 5 times.
+  FaultRun open_with_fault(bool cached, const std::function<void()> &fault,
+                           const std::function<void()> &restore) {
+    for (int attempt = 1;; ++attempt) {
+      FaultRun run{create(yaml_), {}, false};
+      run.outcome = open_with_fault_mid_extraction(run.manager, cached ? cache_ / "staging" : T,
+                                                   kEarlyMarker, fault, run.injected);
+      if (run.injected || attempt == 5) return run;
+      std::printf("[ again    ] attempt %d: the fault came after the extraction ended\n", attempt);
+      run.manager.close();
+      T = tmp_ / ("tmp-" + std::to_string(attempt + 1));
+      cache_ = T / "pyenv-cache";
+      fs::create_directories(T);
+      restore();
+    }
+  }
+
+  void restore_tar() { write_tar(big_, many_files(kBigFiles, 2048)); }
+
   fs::path big_;
   std::string yaml_;
   fs::path cache_;
@@ -318,12 +346,11 @@ TEST_F(ArchiveUnderOpen, DeletedAfterHashingIsEconfigNamingIt) {
 // Deleted while its entries are being written: the extraction goes on from the open
 // descriptor, and the cache then sees the file gone and publishes nothing.
 TEST_F(ArchiveUnderOpen, DeletedMidExtractionIsEioAndNothingPublished) {
-  Manager manager = create(yaml_);
-  bool injected = false;
-  const Outcome failed = open_with_fault_mid_extraction(
-      manager, cache_ / "staging", kEarlyMarker, [&] { fs::remove(big_); }, injected);
+  const FaultRun run = open_with_fault(
+      true, [&] { fs::remove(big_); }, [&] { restore_tar(); });
+  const Outcome &failed = run.outcome;
   print_outcome(failed);
-  ASSERT_TRUE(injected) << "the extraction ended before the archive was deleted; " << failed;
+  ASSERT_TRUE(run.injected) << "the extraction ended before the archive was deleted; " << failed;
   EXPECT_EQ(failed.status, PYENV_EIO) << failed;
   EXPECT_THAT(failed.message, HasSubstr(big_.string()));
   EXPECT_THAT(failed.message, HasSubstr("changed while being extracted"));
@@ -354,12 +381,11 @@ TEST_F(ArchiveUnderOpen, ReplacedAfterHashingIsEioAndNothingStalePublished) {
 }
 
 TEST_F(ArchiveUnderOpen, ReplacedMidExtractionIsEioAndNothingStalePublished) {
-  Manager manager = create(yaml_);
-  bool injected = false;
-  const Outcome failed = open_with_fault_mid_extraction(
-      manager, cache_ / "staging", kEarlyMarker, [&] { replace_archive(); }, injected);
+  const FaultRun run = open_with_fault(
+      true, [&] { replace_archive(); }, [&] { restore_tar(); });
+  const Outcome &failed = run.outcome;
   print_outcome(failed);
-  ASSERT_TRUE(injected) << "the extraction ended before the archive was replaced; " << failed;
+  ASSERT_TRUE(run.injected) << "the extraction ended before the archive was replaced; " << failed;
   EXPECT_EQ(failed.status, PYENV_EIO) << failed;
   EXPECT_THAT(failed.message, HasSubstr("changed while being extracted"));
   expect_nothing_left(T, cache_);
@@ -371,17 +397,16 @@ TEST_F(ArchiveUnderOpen, ReplacedMidExtractionIsEioAndNothingStalePublished) {
 // Rewritten in place (same inode, truncated and written again, as `cat new > old` does):
 // the reader sees a file that ends early or holds other bytes.
 TEST_F(ArchiveUnderOpen, RewrittenInPlaceMidExtractionFailsAndNothingStalePublished) {
-  Manager manager = create(yaml_);
-  bool injected = false;
-  const Outcome failed = open_with_fault_mid_extraction(
-      manager, cache_ / "staging", kEarlyMarker,
+  const FaultRun run = open_with_fault(
+      true,
       [&] {
         write_zip(in_ / "next.zip", {file_entry("new.txt", "new bytes")});
         write_file(big_, read_file(in_ / "next.zip"));
       },
-      injected);
+      [&] { restore_tar(); });
+  const Outcome &failed = run.outcome;
   print_outcome(failed);
-  ASSERT_TRUE(injected) << "the extraction ended before the archive was rewritten; " << failed;
+  ASSERT_TRUE(run.injected) << "the extraction ended before the archive was rewritten; " << failed;
   // The tar reader may hit the cut first (a truncated archive) or the cache the change.
   EXPECT_TRUE(failed.status == PYENV_EIO || failed.status == PYENV_EARCHIVE) << failed;
   EXPECT_THAT(failed.message, HasSubstr(big_.string()));
@@ -405,17 +430,19 @@ TEST_P(PrivateArchiveUnderOpen, ReplacedOrDeletedMidExtractionGivesOneWholeArchi
   yaml_ = "python.archives: " + big_.string() + "#venv\npyenv.cache.enabled: false\n";
   for (const bool deleted : {false, true}) {
     SCOPED_TRACE(deleted ? "deleted" : "replaced");
-    if (zip) {
-      write_zip(big_, many_files(kBigFiles, 2048));
-    } else {
-      write_tar(big_, many_files(kBigFiles, 2048));
-    }
-    Manager manager = create(yaml_);
-    bool injected = false;
-    const Outcome outcome = open_with_fault_mid_extraction(
-        manager, T, kEarlyMarker, [&] { deleted ? (void)fs::remove(big_) : replace_archive(); },
-        injected);
-    ASSERT_TRUE(injected) << "the extraction ended before the fault; " << outcome;
+    auto restore = [&] {
+      if (zip) {
+        write_zip(big_, many_files(kBigFiles, 2048));
+      } else {
+        restore_tar();
+      }
+    };
+    restore();
+    FaultRun run = open_with_fault(
+        false, [&] { deleted ? (void)fs::remove(big_) : replace_archive(); }, restore);
+    Manager &manager = run.manager;
+    const Outcome &outcome = run.outcome;
+    ASSERT_TRUE(run.injected) << "the extraction ended before the fault; " << outcome;
     ASSERT_TRUE(outcome.ok()) << outcome;
     const fs::path venv = base_dirs_in(T).at(0) / "python-archives" / "venv";
     EXPECT_EQ(count_files(venv), kBigFiles);
