@@ -27,13 +27,15 @@ Format detect_format(const fs::path &archive) {
     return static_cast<size_t>(n) >= len && std::memcmp(head, magic, len) == 0;
   };
   if (starts("PK\x03\x04", 4) || starts("PK\x05\x06", 4)) return Format::kZip;
-  if (starts("\x1f\x8b", 2) || starts("BZh", 3) ||
+  if (starts("\x1f\x8b", 2)) return Format::kTarGzip;
+  if (starts("BZh", 3) ||
       starts("\xfd"
              "7zXZ\x00",
              6) ||
-      starts("\x28\xb5\x2f\xfd", 4) || (n >= 262 && std::memcmp(head + 257, "ustar", 5) == 0)) {
-    return Format::kTar;
+      starts("\x28\xb5\x2f\xfd", 4)) {
+    return Format::kTarCompressed;
   }
+  if (n >= 262 && std::memcmp(head + 257, "ustar", 5) == 0) return Format::kTar;
   fail(Status::kArchive, "archive " + archive.string() +
                              ": neither a zip nor a tar (plain, gzip, bzip2, xz or zstd) archive");
 }
@@ -49,7 +51,7 @@ Stats extract(const fs::path &archive, const fs::path &destination, const Limits
     if (format == Format::kZip) {
       read_zip(archive, writer, log, limits.threads);
     } else {
-      read_tar(archive, writer, log);
+      read_tar(archive, format, writer, log);
     }
     writer.finish();
     if (::rename(staging.c_str(), destination.c_str()) != 0) {

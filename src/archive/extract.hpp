@@ -13,7 +13,8 @@ namespace pyenv::archive {
 
 namespace fs = std::filesystem;
 
-enum class Format { kZip, kTar };
+// kTarGzip: inflated by zlib; kTarCompressed: bzip2, xz or zstd, through libarchive.
+enum class Format { kZip, kTar, kTarGzip, kTarCompressed };
 
 // Decides the format from the file's first bytes: zip, or tar (plain, gzip, bzip2, xz,
 // zstd). Throws Error(kArchive) for anything else, Error(kConfig) when it does not exist.

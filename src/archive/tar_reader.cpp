@@ -14,6 +14,7 @@
 
 #include "archive/readers.hpp"
 #include "error.hpp"
+#include "util/unique_fd.hpp"
 
 namespace pyenv::archive {
 namespace {
@@ -64,8 +65,8 @@ class TarStream {
 class GzipStream final : public TarStream {
  public:
   explicit GzipStream(const fs::path &path) : in_(kBuffer), out_(kBuffer) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) {
+    fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_.valid()) {
       failed(Status::kIo, errno_message("cannot open it", errno));
       return;
     }
@@ -80,7 +81,6 @@ class GzipStream final : public TarStream {
   GzipStream &operator=(const GzipStream &) = delete;
   ~GzipStream() override {
     if (initialised_) ::inflateEnd(&z_);
-    if (fd_ >= 0) ::close(fd_);
   }
 
   std::string_view read() override {
@@ -137,7 +137,7 @@ class GzipStream final : public TarStream {
     }
     z_.next_in = in_.data();
     for (;;) {
-      const ssize_t n = ::read(fd_, in_.data() + z_.avail_in, in_.size() - z_.avail_in);
+      const ssize_t n = ::read(fd_.get(), in_.data() + z_.avail_in, in_.size() - z_.avail_in);
       if (n > 0) {
         z_.avail_in += static_cast<uInt>(n);
         return;
@@ -160,7 +160,7 @@ class GzipStream final : public TarStream {
     return z_.avail_in >= n;
   }
 
-  int fd_ = -1;
+  UniqueFd fd_;
   z_stream z_{};
   bool initialised_ = false;
   bool eof_ = false;
@@ -205,23 +205,9 @@ class FilterStream final : public TarStream {
 };
 
 // The stream that checks the compression of `archive`, or none for a plain tar.
-std::unique_ptr<TarStream> open_stream(const fs::path &archive) {
-  unsigned char head[6] = {};
-  const int fd = ::open(archive.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(Status::kIo, errno_message("archive " + archive.string(), errno));
-  const ssize_t n = ::pread(fd, head, sizeof head, 0);
-  ::close(fd);
-  auto starts = [&](const char *magic, size_t len) {
-    return n >= static_cast<ssize_t>(len) && std::memcmp(head, magic, len) == 0;
-  };
-  if (starts("\x1f\x8b", 2)) return std::make_unique<GzipStream>(archive);
-  if (starts("BZh", 3) ||
-      starts("\xfd"
-             "7zXZ\x00",
-             6) ||
-      starts("\x28\xb5\x2f\xfd", 4)) {
-    return std::make_unique<FilterStream>(archive);
-  }
+std::unique_ptr<TarStream> open_stream(const fs::path &archive, Format format) {
+  if (format == Format::kTarGzip) return std::make_unique<GzipStream>(archive);
+  if (format == Format::kTarCompressed) return std::make_unique<FilterStream>(archive);
   return nullptr;
 }
 
@@ -239,13 +225,13 @@ la_ssize_t read_stream(struct archive *a, void *client, const void **buffer) {
 
 }  // namespace
 
-void read_tar(const fs::path &archive, TreeWriter &out, const Logger &log) {
+void read_tar(const fs::path &archive, Format format, TreeWriter &out, const Logger &log) {
   const std::string label = "archive " + archive.string();
   ArchivePtr in(archive_read_new());
   if (!in) fail(Status::kNoMemory, label + ": cannot allocate a reader");
   archive_read_support_format_tar(in.get());
   archive_read_support_format_gnutar(in.get());
-  const std::unique_ptr<TarStream> stream = open_stream(archive);
+  const std::unique_ptr<TarStream> stream = open_stream(archive, format);
   // A failure of the stream itself (its status and message) rather than libarchive's.
   auto stream_failure = [&](const std::string &context) {
     if (stream && stream->error()) {

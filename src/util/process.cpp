@@ -18,6 +18,7 @@
 #include <deque>
 
 #include "error.hpp"
+#include "util/unique_fd.hpp"
 
 namespace pyenv {
 namespace {
@@ -40,22 +41,6 @@ constexpr size_t kMaxDrain = 4 << 20;
 // A "line" longer than this is delivered in pieces, so that output without newlines
 // cannot grow the buffer without bound.
 constexpr size_t kMaxLine = 1 << 20;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 // What the child does between vfork and execve. Until then it runs on the suspended
 // parent thread's stack and memory, so it only makes system calls: no allocation, no lock,
@@ -188,8 +173,8 @@ pid_t start_child(const ChildSetup &setup, const std::string &program,
   if (::pipe2(report, O_CLOEXEC) != 0) {
     fail(Status::kIo, errno_message(program + ": cannot prepare to start it (pipe)", errno));
   }
-  Fd report_read(report[0]);
-  Fd report_write(report[1]);
+  UniqueFd report_read(report[0]);
+  UniqueFd report_write(report[1]);
   ChildSetup s = setup;
   s.report_fd = report_write.get();
 
@@ -478,8 +463,8 @@ ProcessResult run_process(const ProcessSpec &spec) {
   // inherit the write end, or our EOF would wait for that process too.
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) fail(Status::kIo, errno_message(program + ": pipe", errno));
-  Fd read_end(fds[0]);
-  Fd write_end(fds[1]);
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
 
   ChildSetup setup{};
   setup.path = executable->c_str();
@@ -491,8 +476,8 @@ ProcessResult run_process(const ProcessSpec &spec) {
   const auto start = Clock::now();
   const pid_t pid = start_child(setup, program, executable->string());
   Child child(pid);
-  const Fd pidfd(open_pidfd(pid));  // the child is unreaped, so the pid is still its own
-  write_end.reset();                // only the child's copies keep the pipe open now
+  const UniqueFd pidfd(open_pidfd(pid));  // the child is unreaped, so the pid is still its own
+  write_end.reset();                      // only the child's copies keep the pipe open now
 
   ::fcntl(read_end.get(), F_SETFL, ::fcntl(read_end.get(), F_GETFL) | O_NONBLOCK);
 
