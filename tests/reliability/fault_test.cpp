@@ -265,7 +265,7 @@ class ArchiveUnderOpen : public Faults {
   void SetUp() override {
     Faults::SetUp();
     big_ = in_ / "venv.tar.gz";
-    write_tar(big_, many_files(kBigFiles, 2048));
+    restore_tar();
     yaml_ = "python.archives: " + big_.string() + "#venv\n";
     cache_ = T / "pyenv-cache";
   }
@@ -316,6 +316,24 @@ class ArchiveUnderOpen : public Faults {
     }
   }
 
+  // Opens a new manager of yaml_ with `fault` run as soon as the cache hashed the archive,
+  // before the extraction reads it.
+  Outcome open_with_fault_after_hashing(const std::function<void()> &fault) {
+    log_.set_hook([&](const std::string &line) {
+      if (line.rfind("archive cache: hashed", 0) == 0) fault();
+    });
+    Manager manager = create(yaml_);
+    const Outcome outcome = outcome_of([&] { manager.open(); });
+    log_.set_hook(nullptr);
+    return outcome;
+  }
+
+  // A failed open left no base directory and put no tree in the cache.
+  void expect_nothing_published() {
+    expect_nothing_left(T, cache_);
+    EXPECT_EQ(names_in(cache_ / "trees"), std::vector<std::string>{});
+  }
+
   void restore_tar() { write_tar(big_, many_files(kBigFiles, 2048)); }
 
   fs::path big_;
@@ -326,20 +344,14 @@ class ArchiveUnderOpen : public Faults {
 // Deleted once hashed, before extraction reads it: the configuration names a file that
 // is not there, as if it had been missing from the start.
 TEST_F(ArchiveUnderOpen, DeletedAfterHashingIsEconfigNamingIt) {
-  log_.set_hook([&](const std::string &line) {
-    if (line.rfind("archive cache: hashed", 0) == 0) fs::remove(big_);
-  });
-  Manager manager = create(yaml_);
-  const Outcome failed = outcome_of([&] { manager.open(); });
+  const Outcome failed = open_with_fault_after_hashing([&] { fs::remove(big_); });
   print_outcome(failed);
-  log_.set_hook(nullptr);
   EXPECT_EQ(failed.status, PYENV_ECONFIG) << failed;
   EXPECT_THAT(failed.message, HasSubstr(big_.string()));
   EXPECT_THAT(failed.message, HasSubstr("No such file or directory"));
-  expect_nothing_left(T, cache_);
-  EXPECT_EQ(names_in(cache_ / "trees"), std::vector<std::string>{});
+  expect_nothing_published();
 
-  write_tar(big_, many_files(kBigFiles, 2048));
+  restore_tar();
   expect_fresh_open("d000/f00000.txt", "new.txt");
 }
 
@@ -354,28 +366,21 @@ TEST_F(ArchiveUnderOpen, DeletedMidExtractionIsEioAndNothingPublished) {
   EXPECT_EQ(failed.status, PYENV_EIO) << failed;
   EXPECT_THAT(failed.message, HasSubstr(big_.string()));
   EXPECT_THAT(failed.message, HasSubstr("changed while being extracted"));
-  expect_nothing_left(T, cache_);
-  EXPECT_EQ(names_in(cache_ / "trees"), std::vector<std::string>{});
+  expect_nothing_published();
 
-  write_tar(big_, many_files(kBigFiles, 2048));
+  restore_tar();
   expect_fresh_open("d000/f00000.txt", "new.txt");
 }
 
 // Replaced once hashed: the key is the old bytes', the extraction would read the new ones.
 // Publishing that tree under the old key would serve the wrong files to every later job.
 TEST_F(ArchiveUnderOpen, ReplacedAfterHashingIsEioAndNothingStalePublished) {
-  log_.set_hook([&](const std::string &line) {
-    if (line.rfind("archive cache: hashed", 0) == 0) replace_archive();
-  });
-  Manager manager = create(yaml_);
-  const Outcome failed = outcome_of([&] { manager.open(); });
+  const Outcome failed = open_with_fault_after_hashing([&] { replace_archive(); });
   print_outcome(failed);
-  log_.set_hook(nullptr);
   EXPECT_EQ(failed.status, PYENV_EIO) << failed;
   EXPECT_THAT(failed.message, HasSubstr(big_.string()));
   EXPECT_THAT(failed.message, HasSubstr("changed while being extracted"));
-  expect_nothing_left(T, cache_);
-  EXPECT_EQ(names_in(cache_ / "trees"), std::vector<std::string>{});
+  expect_nothing_published();
 
   expect_fresh_open("new.txt", "d000/f00000.txt");
 }
@@ -388,8 +393,7 @@ TEST_F(ArchiveUnderOpen, ReplacedMidExtractionIsEioAndNothingStalePublished) {
   ASSERT_TRUE(run.injected) << "the extraction ended before the archive was replaced; " << failed;
   EXPECT_EQ(failed.status, PYENV_EIO) << failed;
   EXPECT_THAT(failed.message, HasSubstr("changed while being extracted"));
-  expect_nothing_left(T, cache_);
-  EXPECT_EQ(names_in(cache_ / "trees"), std::vector<std::string>{});
+  expect_nothing_published();
 
   expect_fresh_open("new.txt", "d000/f00000.txt");
 }
@@ -410,8 +414,7 @@ TEST_F(ArchiveUnderOpen, RewrittenInPlaceMidExtractionFailsAndNothingStalePublis
   // The tar reader may hit the cut first (a truncated archive) or the cache the change.
   EXPECT_TRUE(failed.status == PYENV_EIO || failed.status == PYENV_EARCHIVE) << failed;
   EXPECT_THAT(failed.message, HasSubstr(big_.string()));
-  expect_nothing_left(T, cache_);
-  EXPECT_EQ(names_in(cache_ / "trees"), std::vector<std::string>{});
+  expect_nothing_published();
 
   expect_fresh_open("new.txt", "d000/f00000.txt");
 }
