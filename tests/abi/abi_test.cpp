@@ -165,13 +165,7 @@ TEST(AbiVersionTest, MatchesTheHeader) {
 class AbiCallTest : public ::testing::Test {
  protected:
   pyenv_options options(const char *yaml = nullptr) {
-    pyenv_options o{};
-    o.struct_size = sizeof o;
-    o.job_id = job_id_.c_str();
-    o.tmp_dirs = tmp_dirs_;
-    o.tmp_dirs_count = 1;
-    o.config_yaml = yaml;
-    return o;
+    return job_options(job_id_.c_str(), tmp_dirs_, yaml);
   }
 
   pyenv_manager *create_open() {
@@ -483,12 +477,7 @@ TEST(AbiThreadsTest, ConcurrentTasksOfOneJobShareOneBaseDirAndCleanUp) {
 
   auto task = [&] {
     for (int round = 0; round < kRounds; ++round) {
-      pyenv_options o{};
-      o.struct_size = sizeof o;
-      o.job_id = "threads-job";
-      o.tmp_dirs = tmp_dirs;
-      o.tmp_dirs_count = 1;
-      o.config_yaml = yaml.c_str();
+      pyenv_options o = job_options("threads-job", tmp_dirs, yaml.c_str());
       pyenv_manager *m = nullptr;
       pyenv_environment *env = nullptr;
       std::string base = "(failed)";
@@ -554,12 +543,7 @@ TEST(AbiUnloadTest, DlcloseUnloadsThePlugin) {
   const std::string tmp_path = tmp.path().string();
   const char *tmp_dirs[] = {tmp_path.c_str()};
   const std::string yaml = "python.files: " + (dir / "job.py").string();
-  pyenv_options o{};
-  o.struct_size = sizeof o;
-  o.job_id = "unload-job";
-  o.tmp_dirs = tmp_dirs;
-  o.tmp_dirs_count = 1;
-  o.config_yaml = yaml.c_str();
+  pyenv_options o = job_options("unload-job", tmp_dirs, yaml.c_str());
   pyenv_manager *m = nullptr;
   ASSERT_EQ(create(&m, &o), PYENV_OK) << last_error();
   ASSERT_EQ(open(m), PYENV_OK) << last_error();
@@ -588,12 +572,7 @@ TEST(AbiCycleTest, ManyCyclesLeaveNothingBehind) {
   const char *tmp_dirs[] = {tmp_path.c_str()};
   constexpr int kCycles = 1000;
   for (int i = 0; i < kCycles; ++i) {
-    pyenv_options o{};
-    o.struct_size = sizeof o;
-    o.job_id = "cycle-job";
-    o.tmp_dirs = tmp_dirs;
-    o.tmp_dirs_count = 1;
-    o.config_yaml = yaml.c_str();
+    pyenv_options o = job_options("cycle-job", tmp_dirs, yaml.c_str());
     pyenv_manager *m = nullptr;
     ASSERT_EQ(api().create(&m, &o), PYENV_OK) << "cycle " << i << ": " << api().last_error();
     ASSERT_EQ(api().open(m), PYENV_OK) << "cycle " << i << ": " << api().last_error();

@@ -26,13 +26,7 @@ class BadInputTest : public ::testing::Test {
  protected:
   pyenv_options options(const std::string &yaml) {
     yaml_ = yaml;
-    pyenv_options o{};
-    o.struct_size = sizeof o;
-    o.job_id = "bad-input-job";
-    o.tmp_dirs = tmp_dirs_;
-    o.tmp_dirs_count = 1;
-    o.config_yaml = yaml_.c_str();
-    return o;
+    return job_options("bad-input-job", tmp_dirs_, yaml_.c_str());
   }
 
   // pyenv_create alone; a manager it makes is closed at once.

@@ -147,7 +147,7 @@ fs::path write_wheel(const fs::path &dir, const std::string &name, const std::st
   fs::create_directories(dir);
   write_zip(path, {file_entry(name + "/__init__.py", init_py),
                    file_entry(info + "METADATA", "Metadata-Version: 2.1\nName: " + name +
-                                                      "\nVersion: " + version + "\n"),
+                                                     "\nVersion: " + version + "\n"),
                    file_entry(info + "WHEEL",
                               "Wheel-Version: 1.0\nGenerator: pyenv-tests\nRoot-Is-Purelib: "
                               "true\nTag: py3-none-any\n"),
@@ -167,6 +167,16 @@ const pyenv::host::Plugin &plugin() {
 }
 
 const pyenv::host::Api &api() { return plugin().api(); }
+
+pyenv_options job_options(const char *job_id, const char *const *tmp_dirs, const char *yaml) {
+  pyenv_options o{};
+  o.struct_size = sizeof o;
+  o.job_id = job_id;
+  o.tmp_dirs = tmp_dirs;
+  o.tmp_dirs_count = 1;
+  o.config_yaml = yaml;
+  return o;
+}
 
 void ConformanceTest::SetUp() {
   T = tmp_.path();
@@ -202,7 +212,8 @@ pyenv::host::Manager ConformanceTest::create(const std::string &yaml,
 
 std::map<std::string, std::string> ConformanceTest::basic_env(const fs::path &base,
                                                               const std::string &python) {
-  return {{"python", python}, {"BOOT_LOG_DIR", base.string()}, {"PYFLINK_GATEWAY_DISABLED", "true"}};
+  return {
+      {"python", python}, {"BOOT_LOG_DIR", base.string()}, {"PYFLINK_GATEWAY_DISABLED", "true"}};
 }
 
 std::vector<fs::path> base_dirs_in(const fs::path &dir) {

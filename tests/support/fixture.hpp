@@ -2,12 +2,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <pyenv/host.hpp>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <pyenv/host.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -40,7 +40,7 @@ mode_t mode_of(const fs::path &path);  // permission bits, not following links
 // zero means "no Unix mode stored" for zips.
 struct Entry {
   std::string name;
-  std::string data;      // file bytes, or the link target for S_IFLNK
+  std::string data;  // file bytes, or the link target for S_IFLNK
   mode_t mode = S_IFREG | 0644;
   std::string hardlink;  // tar only: target of a hard link
 };
@@ -64,6 +64,10 @@ fs::path write_wheel(const fs::path &dir, const std::string &name, const std::st
 const pyenv::host::Plugin &plugin();
 const pyenv::host::Api &api();
 std::string plugin_path();
+
+// The raw options of pyenv_create for job `job_id` with one tmp dir, `tmp_dirs[0]`, and
+// `yaml` (NULL: none). They point into the arguments, which must outlive the create.
+pyenv_options job_options(const char *job_id, const char *const *tmp_dirs, const char *yaml);
 
 // The python-dist-* base directories in `dir`.
 std::vector<fs::path> base_dirs_in(const fs::path &dir);
