@@ -341,13 +341,7 @@ std::string quote(std::string_view text) { return "\"" + std::string(text) + "\"
 // Paths made absolute against the working directory (relative PYTHONPATH entries are
 // relative to where Python runs), distinct and non-empty.
 std::vector<std::string> group_paths(const Environment &env) {
-  fs::path base;
-  if (env.working_directory) {
-    base = *env.working_directory;
-  } else {
-    std::error_code ec;
-    base = fs::current_path(ec);
-  }
+  const fs::path base = relative_root(env);
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (const auto &entry : env.paths) {

@@ -93,13 +93,7 @@ std::string path_value(const Environment &env) {
 fs::path resolve_executable(const Environment &env) {
   const std::string &exec = env.python_exec;
   if (exec.empty()) fail(Status::kPython, "the environment names no python executable");
-  fs::path relative_to;
-  if (env.working_directory) {
-    relative_to = *env.working_directory;
-  } else {
-    std::error_code ec;
-    relative_to = fs::current_path(ec);
-  }
+  const fs::path relative_to = relative_root(env);
   if (exec.find('/') != std::string::npos) {
     fs::path path = fs::path(exec).is_absolute() ? fs::path(exec) : relative_to / exec;
     if (!is_executable_file(path)) {
@@ -377,6 +371,12 @@ std::string PythonLayout::describe() const {
   std::string out = "home " + home.string();
   if (venv) out += " (venv " + venv->string() + ")";
   return out + ", libpython " + libpython.string();
+}
+
+fs::path relative_root(const Environment &env) {
+  if (env.working_directory) return *env.working_directory;
+  std::error_code ec;
+  return fs::current_path(ec);
 }
 
 PythonLayout locate_python(const Environment &env, const std::string &supported,

@@ -37,6 +37,10 @@ struct PythonLayout {
   std::string describe() const;
 };
 
+// What env's relative paths (its executable, PYTHONPATH entries) are relative to, where
+// Python runs: its working directory, else the process's.
+fs::path relative_root(const Environment &env);
+
 // Resolves the layout of env's Python for an embedder built against Python
 // `supported_version` ("3.11"). Touches only the file system, except when the executable
 // is a wrapper script or its prefix holds no libpython: then the executable is asked (run
