@@ -15,7 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "cache/cache_files.hpp"
 #include "cache/sha256.hpp"
+#include "cache/tree_walk.hpp"
 #include "error.hpp"
 #include "util/fs.hpp"
 
@@ -26,74 +28,11 @@ constexpr LockRange kUseByte{0, 1};
 constexpr LockRange kExtractByte{1, 1};
 constexpr LockRange kBothBytes{0, 2};
 constexpr LockRange kWholeFile{0, 0};
-constexpr size_t kKeyLength = 64;
-
-bool is_key(const std::string &s) {
-  return s.size() == kKeyLength && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-// "<key>.<anything>" (staging entries) or "<key>.lock" (lock files): the key, or "".
-std::string key_prefix(const std::string &name) {
-  if (name.size() <= kKeyLength + 1 || name[kKeyLength] != '.') return "";
-  std::string key = name.substr(0, kKeyLength);
-  return is_key(key) ? key : "";
-}
-
-int64_t ns_of(const struct timespec &t) {
-  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
 
 int64_t realtime_ns() {
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
   return ns_of(now);
-}
-
-bool is_dir_nofollow(const fs::path &path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// Names in directory `dir` (without "." and ".."); empty when it cannot be read.
-std::vector<std::string> list_names(const fs::path &dir, const Logger &log) {
-  std::vector<std::string> names;
-  DIR *d = ::opendir(dir.c_str());
-  if (d == nullptr) {
-    log.warn(errno_message("archive cache: cannot list " + dir.string(), errno));
-    return names;
-  }
-  while (dirent *entry = ::readdir(d)) {
-    if (std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0) continue;
-    names.emplace_back(entry->d_name);
-  }
-  ::closedir(d);
-  return names;
-}
-
-void make_directories(const fs::path &path) {
-  std::error_code ec;
-  fs::create_directories(path, ec);
-  if (ec) fail(Status::kIo, "cannot create directory " + path.string() + ": " + ec.message());
-}
-
-void remove_logged(const fs::path &path, const Logger &log) {
-  for (const std::string &failure : fsx::remove_tree(path)) {
-    log.warn("archive cache: cleanup: " + failure);
-  }
-}
-
-// The tree size recorded in a lock file, if any.
-std::optional<uint64_t> read_size(int fd) {
-  char buf[32] = {};
-  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-  if (n <= 0) return std::nullopt;
-  char *end = nullptr;
-  errno = 0;
-  unsigned long long value = std::strtoull(buf, &end, 10);
-  if (errno != 0 || end == buf || *end != '\n') return std::nullopt;
-  return value;
 }
 
 void write_size(int fd, uint64_t bytes, const fs::path &path) {
@@ -105,88 +44,19 @@ void write_size(int fd, uint64_t bytes, const fs::path &path) {
 }
 
 // Marks the tree whose lock file is `fd` as just used. An explicit time keeps LRU order
-// finer than the file system's clock tick; only the owner may set one, others get "now".
+// finer than the file system's clock tick.
 void touch(int fd) {
   struct timespec times[2] = {};
   times[0].tv_nsec = UTIME_OMIT;
   ::clock_gettime(CLOCK_REALTIME, &times[1]);
-  if (::futimens(fd, times) != 0 && errno == EPERM) ::futimens(fd, nullptr);
+  ::futimens(fd, times);
 }
 
-// Adds up the disk space of a tree and, with `seal`, takes the write bits off everything
-// below its root (the root itself must stay writable until it has been renamed into trees/:
-// moving a directory to another parent rewrites its "..").
-class TreeWalk {
- public:
-  explicit TreeWalk(bool seal) : seal_(seal) {}
-
-  uint64_t run(const fs::path &root) {
-    struct stat st {};
-    if (::lstat(root.c_str(), &st) != 0) {
-      fail(Status::kIo, errno_message("cannot stat " + root.string(), errno));
-    }
-    add(st);
-    UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd.valid()) fail(Status::kIo, errno_message("cannot open " + root.string(), errno));
-    walk(fd.get(), root);
-    return bytes_;
-  }
-
- private:
-  void add(const struct stat &st) {
-    if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && !seen_.insert({st.st_dev, st.st_ino}).second) {
-      return;  // another name of a file already counted
-    }
-    bytes_ += static_cast<uint64_t>(st.st_blocks) * 512;
-  }
-
-  void walk(int dir_fd, const fs::path &where) {
-    std::vector<std::string> names;
-    {
-      UniqueFd copy(::dup(dir_fd));  // closedir() closes the descriptor it was given
-      DIR *dir = copy.valid() ? ::fdopendir(copy.get()) : nullptr;
-      if (dir == nullptr) fail(Status::kIo, errno_message("cannot list " + where.string(), errno));
-      copy.release();
-      while (dirent *entry = ::readdir(dir)) {
-        if (std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0) {
-          continue;
-        }
-        names.emplace_back(entry->d_name);
-      }
-      ::closedir(dir);
-    }
-    for (const std::string &name : names) {
-      struct stat st {};
-      if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        fail(Status::kIo, errno_message("cannot stat " + (where / name).string(), errno));
-      }
-      add(st);
-      if (S_ISDIR(st.st_mode)) {
-        UniqueFd child(
-            ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!child.valid()) {
-          fail(Status::kIo, errno_message("cannot open " + (where / name).string(), errno));
-        }
-        walk(child.get(), where / name);
-      }
-      // Only directories are sealed: files keep the modes the archive gave them (CONFORMANCE
-      // C3, A4), and without write access to its directory no entry can be added, removed
-      // or replaced. A directory's write bits can go before or after its contents, since
-      // changing a mode needs no write access to the parent.
-      if (seal_ && S_ISDIR(st.st_mode) && (st.st_mode & 0222) != 0 &&
-          ::fchmodat(dir_fd, name.c_str(), st.st_mode & 07555, 0) != 0) {
-        fail(Status::kIo,
-             errno_message("cannot make " + (where / name).string() + " read-only", errno));
-      }
-    }
-  }
-
-  bool seal_;
-  uint64_t bytes_ = 0;
-  std::set<std::pair<dev_t, ino_t>> seen_;
-};
-
 }  // namespace
+
+const char *kind_name(Kind kind) {
+  return kind == Kind::kRequirements ? "requirements" : "archive";
+}
 
 // Who a file is, as far as the memo and the "changed meanwhile" checks are concerned.
 struct ArchiveCache::Identity {
@@ -216,19 +86,76 @@ ArchiveCache::ArchiveCache(Options options, Logger log)
     : max_bytes_(options.max_bytes), log_(std::move(log)) {
   if (options.dir.empty()) fail(Status::kConfig, "pyenv.cache.dir: empty path");
   std::error_code ec;
-  dir_ = fs::absolute(options.dir, ec).lexically_normal();
+  const fs::path dir = fs::absolute(options.dir, ec);
   if (ec) fail(Status::kIo, "cache directory " + options.dir.string() + ": " + ec.message());
-  if (!dir_.has_filename()) dir_ = dir_.parent_path();  // drop a trailing '/'
-  for (const char *sub : {"trees", "locks", "staging", "memo"}) make_directories(dir_ / sub);
+  root_ = PrivateDir::open(dir, options.create);
+  trees_ = root_.sub("trees", true);
+  locks_ = root_.sub("locks", true);
+  staging_ = root_.sub("staging", true);
+  memo_ = root_.sub("memo", true);
+  info_ = root_.sub("info", true);
+  // A cache made earlier on a file system now read-only gets this far.
+  if (::faccessat(locks_.fd(), ".", W_OK, AT_EACCESS) != 0) {
+    fail(Status::kIo, errno_message("archive cache " + root_.path().string(), errno));
+  }
 }
 
 fs::path ArchiveCache::lock_path(const std::string &key) const {
-  return dir_ / "locks" / (key + ".lock");
+  return locks_.path() / (key + ".lock");
 }
 
-fs::path ArchiveCache::tree_path(const std::string &key) const { return dir_ / "trees" / key; }
+fs::path ArchiveCache::tree_path(const std::string &key) const { return trees_.path() / key; }
 
-Lease ArchiveCache::acquire(const fs::path &archive, const Extract &extract) {
+LockResult ArchiveCache::lock_key(const std::string &key, LockType type, LockRange range, bool wait,
+                                  bool create, UniqueFd &out) {
+  const std::string name = key + ".lock";
+  for (int attempt = 1;; ++attempt) {
+    std::string why;
+    const LockResult result =
+        open_locked(locks_.fd(), name, lock_path(key), type, range, wait, create, out, &why);
+    if (result != LockResult::kUntrusted) return result;
+    // Only we can write in locks/, so this was planted by root or left by a tampering
+    // tool: it is not ours to trust, and not someone else's to keep.
+    if (attempt == 3) throw Untrusted(lock_path(key), why);
+    log_.warn("archive cache: lock file " + lock_path(key).string() + " " + why + "; replacing it");
+    if (::unlinkat(locks_.fd(), name.c_str(), 0) != 0 && errno != ENOENT) {
+      fail(Status::kIo, errno_message("cannot remove " + lock_path(key).string(), errno));
+    }
+  }
+}
+
+ArchiveCache::TreeState ArchiveCache::tree_state(const std::string &key, std::string *why) {
+  struct stat st {};
+  if (::fstatat(trees_.fd(), key.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return TreeState::kAbsent;
+    fail(Status::kIo, errno_message("cannot stat " + tree_path(key).string(), errno));
+  }
+  std::string problem = why_not_private_dir(st);
+  if (problem.empty()) return TreeState::kGood;
+  if (why != nullptr) *why = std::move(problem);
+  return TreeState::kBad;
+}
+
+void ArchiveCache::discard_tree(const std::string &key, const std::string &why) {
+  log_.warn("archive cache: " + tree_path(key).string() + " " + why +
+            "; discarded, never used, and extracted again");
+  const std::string trash = key + "." + fsx::random_uuid();
+  // Moved out whole first (a link is moved, not followed), then removed below staging/.
+  if (::renameat(trees_.fd(), key.c_str(), staging_.fd(), trash.c_str()) != 0) {
+    fail(Status::kIo,
+         errno_message("archive cache: cannot discard " + tree_path(key).string(), errno));
+  }
+  remove_logged(trash);
+}
+
+void ArchiveCache::remove_logged(const std::string &staging_name) {
+  for (const std::string &failure : fsx::remove_tree(staging_.path() / staging_name)) {
+    log_.warn("archive cache: cleanup: " + failure);
+  }
+}
+
+Lease ArchiveCache::acquire(const fs::path &archive, const Extract &extract,
+                            const std::optional<Source> &source) {
   const auto start = std::chrono::steady_clock::now();
   sweep_staging();
   Identity identity;
@@ -237,8 +164,8 @@ Lease ArchiveCache::acquire(const fs::path &archive, const Extract &extract) {
   const fs::path tree = tree_path(key);
 
   UniqueFd fd;
-  open_locked(lock, LockType::kShared, kUseByte, /*wait=*/true, /*create=*/true, fd);
-  bool hit = is_dir_nofollow(tree);
+  lock_key(key, LockType::kShared, kUseByte, /*wait=*/true, /*create=*/true, fd);
+  bool hit = tree_state(key) == TreeState::kGood;
   bool waited = false;
   std::optional<uint64_t> bytes;
   if (!hit) {
@@ -247,16 +174,19 @@ Lease ArchiveCache::acquire(const fs::path &archive, const Extract &extract) {
       waited = true;
       lock_range(fd.get(), LockType::kExclusive, kExtractByte, true, lock);
     }
-    hit = is_dir_nofollow(tree);
+    std::string why;
+    const TreeState state = tree_state(key, &why);
+    hit = state == TreeState::kGood;
     if (!hit) {
       try {
+        if (state == TreeState::kBad) discard_tree(key, why);
         bytes = extract_and_publish(fd.get(), key, archive, identity, extract);
       } catch (...) {
         // Leave no lock file behind, unless someone else is waiting on it.
         try {
           if (lock_range(fd.get(), LockType::kExclusive, kBothBytes, false, lock) &&
-              !is_dir_nofollow(tree)) {
-            ::unlink(lock.c_str());
+              tree_state(key) == TreeState::kAbsent) {
+            ::unlinkat(locks_.fd(), (key + ".lock").c_str(), 0);
           }
         } catch (const Error &) {
         }
@@ -268,6 +198,11 @@ Lease ArchiveCache::acquire(const fs::path &archive, const Extract &extract) {
   if (!bytes) bytes = read_size(fd.get());
   if (!bytes) bytes = TreeWalk(false).run(tree);
   touch(fd.get());
+  try {
+    record_source(key, source.value_or(Source{Kind::kArchive, archive}));
+  } catch (const Error &e) {
+    log_.warn(std::string("archive cache: ") + e.what());
+  }
 
   const std::string outcome = !hit     ? "miss, extracted " + std::to_string(*bytes) + " bytes"
                               : waited ? "hit after waiting for another extraction"
@@ -285,6 +220,42 @@ Lease ArchiveCache::acquire(const fs::path &archive, const Extract &extract) {
   return lease;
 }
 
+void ArchiveCache::record_source(const std::string &key, const Source &source) {
+  Record record = read_record(info_.fd(), key);
+  const std::string path = source.path.string();
+  const std::string kind = kind_name(source.kind);
+  if (record.kind == kind && !record.sources.empty() && record.sources.front() == path) return;
+  record.kind = kind;
+  record.sources.erase(std::remove(record.sources.begin(), record.sources.end(), path),
+                       record.sources.end());
+  record.sources.insert(record.sources.begin(), path);
+  if (record.sources.size() > kMaxSources) record.sources.resize(kMaxSources);
+  write_record(info_.fd(), key, info_.path(), record);
+}
+
+std::optional<std::string> ArchiveCache::read_memo(const std::string &name) {
+  std::string why;
+  std::optional<std::string> text = read_private_file(memo_.fd(), name, kKeyLength + 1, &why);
+  if (!why.empty()) {
+    log_.warn("archive cache: memo " + (memo_.path() / name).string() + " " + why +
+              "; ignored and removed");
+    ::unlinkat(memo_.fd(), name.c_str(), 0);
+    return std::nullopt;
+  }
+  if (!text || text->size() != kKeyLength + 1 || text->back() != '\n') return std::nullopt;
+  text->pop_back();
+  if (!is_key(*text)) return std::nullopt;
+  return text;
+}
+
+void ArchiveCache::write_memo(const std::string &name, const std::string &key) {
+  try {
+    write_private_file(memo_.fd(), name, memo_.path(), key + "\n");
+  } catch (const Error &e) {
+    log_.warn(std::string("archive cache: cannot write memo: ") + e.what());
+  }
+}
+
 std::string ArchiveCache::key_of(const fs::path &archive, Identity &identity) {
   const std::string what = "archive " + archive.string();
   struct stat st {};
@@ -294,16 +265,10 @@ std::string ArchiveCache::key_of(const fs::path &archive, Identity &identity) {
   }
   if (!S_ISREG(st.st_mode)) fail(Status::kIo, what + ": not a regular file");
 
-  const fs::path memo_dir = dir_ / "memo";
-  {
-    UniqueFd memo(::open((memo_dir / Identity::of(st).memo_name()).c_str(), O_RDONLY | O_CLOEXEC));
-    char buf[kKeyLength + 1] = {};
-    if (memo.valid() && ::read(memo.get(), buf, kKeyLength) == static_cast<ssize_t>(kKeyLength) &&
-        is_key(std::string(buf, kKeyLength))) {
-      identity = Identity::of(st);
-      log_.debug("archive cache: " + archive.string() + " known (memo), not hashed");
-      return std::string(buf, kKeyLength);
-    }
+  if (std::optional<std::string> known = read_memo(Identity::of(st).memo_name())) {
+    identity = Identity::of(st);
+    log_.debug("archive cache: " + archive.string() + " known (memo), not hashed");
+    return *known;
   }
 
   for (int attempt = 1;; ++attempt) {
@@ -327,17 +292,7 @@ std::string ArchiveCache::key_of(const fs::path &archive, Identity &identity) {
       identity = Identity::of(before);
       const int64_t settle = std::chrono::nanoseconds(kMemoSettle).count();
       if (std::max(identity.mtime_ns, identity.ctime_ns) + settle <= began) {
-        // Written under a temporary name and renamed, so readers see all of it or nothing.
-        const fs::path temp = memo_dir / ("." + fsx::random_uuid() + ".tmp");
-        const std::string text = key + "\n";
-        UniqueFd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-        bool written = out.valid() && ::write(out.get(), text.data(), text.size()) ==
-                                          static_cast<ssize_t>(text.size());
-        out.reset();
-        if (!written || ::rename(temp.c_str(), (memo_dir / identity.memo_name()).c_str()) != 0) {
-          log_.warn(errno_message("archive cache: cannot write memo " + temp.string(), errno));
-          ::unlink(temp.c_str());
-        }
+        write_memo(identity.memo_name(), key);
       }
       return key;
     }
@@ -350,15 +305,16 @@ uint64_t ArchiveCache::extract_and_publish(int lock_fd, const std::string &key,
                                            const Extract &extract) {
   // We hold the key's extract byte: any staging of this key is a dead extractor's.
   remove_staging_of(key);
-  const fs::path stage = dir_ / "staging" / (key + "." + fsx::random_uuid());
+  const std::string stage_name = key + "." + fsx::random_uuid();
+  const fs::path stage = staging_.path() / stage_name;
   const fs::path destination = stage / "tree";
-  const fs::path tree = tree_path(key);
-  fsx::make_directory(stage);
+  UniqueFd stage_fd = open_private_dir_at(staging_.fd(), stage_name, stage, /*create=*/true);
   uint64_t bytes = 0;
   struct stat root {};
   try {
     extract(destination);
-    if (::lstat(destination.c_str(), &root) != 0 || !S_ISDIR(root.st_mode)) {
+    if (::fstatat(stage_fd.get(), "tree", &root, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISDIR(root.st_mode)) {
       fail(Status::kIo, "extraction of archive " + archive.string() +
                             " did not create the directory " + destination.string());
     }
@@ -369,89 +325,58 @@ uint64_t ArchiveCache::extract_and_publish(int lock_fd, const std::string &key,
     }
     bytes = TreeWalk(true).run(destination);
     write_size(lock_fd, bytes, lock_path(key));
-    if (::rename(destination.c_str(), tree.c_str()) != 0) {
-      fail(Status::kIo, errno_message("cannot publish " + tree.string(), errno));
+    if (::renameat(stage_fd.get(), "tree", trees_.fd(), key.c_str()) != 0) {
+      fail(Status::kIo, errno_message("cannot publish " + tree_path(key).string(), errno));
     }
   } catch (...) {
-    remove_logged(stage, log_);
+    stage_fd.reset();
+    remove_logged(stage_name);
     throw;
   }
   // Published: nothing below undoes that, so failures are only reported.
-  if (::chmod(tree.c_str(), root.st_mode & 07555) != 0) {
-    log_.warn(errno_message("archive cache: cannot make " + tree.string() + " read-only", errno));
+  if (::fchmodat(trees_.fd(), key.c_str(), root.st_mode & 07555, 0) != 0) {
+    log_.warn(errno_message("archive cache: cannot make " + tree_path(key).string() + " read-only",
+                            errno));
   }
-  remove_logged(stage, log_);
+  stage_fd.reset();
+  remove_logged(stage_name);
   return bytes;
 }
 
 void ArchiveCache::remove_staging_of(const std::string &key) {
-  const fs::path staging = dir_ / "staging";
-  for (const std::string &name : list_names(staging, log_)) {
+  for (const std::string &name : list_names(staging_.fd(), staging_.path(), log_)) {
     if (key_prefix(name) != key) continue;
-    log_.info("archive cache: removing stale staging " + (staging / name).string());
-    remove_logged(staging / name, log_);
+    log_.info("archive cache: removing stale staging " + (staging_.path() / name).string());
+    remove_logged(name);
   }
 }
 
 void ArchiveCache::sweep_staging() {
-  const fs::path staging = dir_ / "staging";
-  for (const std::string &name : list_names(staging, log_)) {
+  for (const std::string &name : list_names(staging_.fd(), staging_.path(), log_)) {
     const std::string key = key_prefix(name);
     if (key.empty()) continue;
     // A live extractor (or evictor) holds the extract byte for as long as its staging
     // exists, and its lock file cannot be unlinked meanwhile.
     UniqueFd fd;
-    if (open_locked(lock_path(key), LockType::kExclusive, kExtractByte, false, false, fd) ==
-        LockResult::kBusy) {
+    if (lock_key(key, LockType::kExclusive, kExtractByte, false, false, fd) == LockResult::kBusy) {
       continue;
     }
-    log_.info("archive cache: removing stale staging " + (staging / name).string());
-    remove_logged(staging / name, log_);
+    log_.info("archive cache: removing stale staging " + (staging_.path() / name).string());
+    remove_logged(name);
   }
 }
 
 void ArchiveCache::evict(const std::string &keep) {
   // One pass at a time on the machine, so that two passes do not both evict for one excess.
   UniqueFd pass;
-  open_locked(dir_ / "evict.lock", LockType::kExclusive, kWholeFile, true, true, pass);
-
-  struct Entry {
-    std::string key;
-    uint64_t bytes;
-    int64_t last_use;
-  };
-  std::vector<Entry> entries;
+  open_evict_lock(pass);
+  std::vector<EntryInfo> all = entries(/*count_holders=*/false);
   uint64_t total = 0;
-  for (const std::string &name : list_names(dir_ / "trees", log_)) {
-    if (!is_key(name)) continue;
-    Entry entry{name, 0, 0};
-    std::optional<uint64_t> size;
-    UniqueFd fd(::open(lock_path(name).c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat st {};
-    if (fd.valid() && ::fstat(fd.get(), &st) == 0) {
-      size = read_size(fd.get());
-      entry.last_use = ns_of(st.st_mtim);
-    }
-    if (!size) {
-      // Only a tree tampered with lacks its record: measure it, and let it go first.
-      try {
-        size = TreeWalk(false).run(tree_path(name));
-      } catch (const Error &) {
-        continue;  // evicted meanwhile
-      }
-      entry.last_use = 0;
-    }
-    entry.bytes = *size;
-    total += entry.bytes;
-    entries.push_back(std::move(entry));
-  }
-
+  for (const EntryInfo &entry : all) total += entry.bytes;
   if (total > max_bytes_) {
-    std::sort(entries.begin(), entries.end(),
-              [](const Entry &a, const Entry &b) { return a.last_use < b.last_use; });
-    for (const Entry &entry : entries) {
+    for (const EntryInfo &entry : all) {  // least recently used first
       if (total <= max_bytes_) break;
-      if (entry.key == keep || !try_evict(entry.key)) continue;
+      if (entry.key == keep || try_evict(entry.key) != Evicted::kYes) continue;
       total -= std::min(total, entry.bytes);
       log_.info("archive cache: evicted " + entry.key.substr(0, 12) + " (" +
                 std::to_string(entry.bytes) + " bytes)");
@@ -464,42 +389,58 @@ void ArchiveCache::evict(const std::string &keep) {
   remove_orphan_locks();
 }
 
-bool ArchiveCache::try_evict(const std::string &key) {
-  const fs::path lock = lock_path(key);
-  UniqueFd fd;
-  if (open_locked(lock, LockType::kExclusive, kBothBytes, false, true, fd) != LockResult::kLocked) {
-    return false;  // in use, or being extracted
+void ArchiveCache::open_evict_lock(UniqueFd &out) {
+  for (int attempt = 1;; ++attempt) {
+    std::string why;
+    if (open_locked(root_.fd(), "evict.lock", root_.path() / "evict.lock", LockType::kExclusive,
+                    kWholeFile, true, true, out, &why) == LockResult::kLocked) {
+      return;
+    }
+    if (attempt == 3) throw Untrusted(root_.path() / "evict.lock", why);
+    log_.warn("archive cache: " + (root_.path() / "evict.lock").string() + " " + why +
+              "; replacing it");
+    ::unlinkat(root_.fd(), "evict.lock", 0);
   }
-  const fs::path tree = tree_path(key);
+}
+
+ArchiveCache::Evicted ArchiveCache::try_evict(const std::string &key) {
+  UniqueFd fd;
+  if (lock_key(key, LockType::kExclusive, kBothBytes, false, true, fd) != LockResult::kLocked) {
+    return Evicted::kBusy;  // in use, or being extracted
+  }
+  const std::string lock_name = key + ".lock";
   struct stat st {};
-  if (::lstat(tree.c_str(), &st) != 0) {
-    ::unlink(lock.c_str());
-    return true;  // another pass evicted it before us
+  if (::fstatat(trees_.fd(), key.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    ::unlinkat(locks_.fd(), lock_name.c_str(), 0);
+    ::unlinkat(info_.fd(), key.c_str(), 0);
+    return Evicted::kYes;  // another pass evicted it before us
   }
   // Moved out first, so that a crash in the middle of the removal leaves staging (swept
   // later), never a half-removed tree looking published. Moving a directory to another
-  // parent needs it writable.
-  const fs::path trash = dir_ / "staging" / (key + "." + fsx::random_uuid());
-  if (::chmod(tree.c_str(), (st.st_mode & 07777) | S_IRWXU) != 0 ||
-      ::rename(tree.c_str(), trash.c_str()) != 0) {
-    log_.warn(errno_message("archive cache: cannot evict " + tree.string(), errno));
-    return false;
+  // parent needs it writable; a link (planted) is moved as it is.
+  const std::string trash = key + "." + fsx::random_uuid();
+  if ((S_ISDIR(st.st_mode) &&
+       ::fchmodat(trees_.fd(), key.c_str(), (st.st_mode & 07777) | S_IRWXU, 0) != 0) ||
+      ::renameat(trees_.fd(), key.c_str(), staging_.fd(), trash.c_str()) != 0) {
+    log_.warn(errno_message("archive cache: cannot evict " + tree_path(key).string(), errno));
+    return Evicted::kFailed;
   }
-  remove_logged(trash, log_);
-  ::unlink(lock.c_str());
-  return true;
+  remove_logged(trash);
+  ::unlinkat(locks_.fd(), lock_name.c_str(), 0);
+  ::unlinkat(info_.fd(), key.c_str(), 0);
+  return Evicted::kYes;
 }
 
 void ArchiveCache::remove_orphan_locks() {
   // Lock files without a tree: left by failed extractions that had waiters, and by sweeps.
-  for (const std::string &name : list_names(dir_ / "locks", log_)) {
+  for (const std::string &name : list_names(locks_.fd(), locks_.path(), log_)) {
     const std::string key = key_prefix(name);
-    if (key.empty() || name != key + ".lock" || is_dir_nofollow(tree_path(key))) continue;
+    if (key.empty() || name != key + ".lock" || tree_state(key) != TreeState::kAbsent) continue;
     UniqueFd fd;
-    if (open_locked(lock_path(key), LockType::kExclusive, kBothBytes, false, false, fd) ==
-            LockResult::kLocked &&
-        !is_dir_nofollow(tree_path(key))) {
-      ::unlink(lock_path(key).c_str());
+    if (lock_key(key, LockType::kExclusive, kBothBytes, false, false, fd) == LockResult::kLocked &&
+        tree_state(key) == TreeState::kAbsent) {
+      ::unlinkat(locks_.fd(), name.c_str(), 0);
+      ::unlinkat(info_.fd(), key.c_str(), 0);
     }
   }
 }

@@ -1,15 +1,24 @@
 // The content-addressed archive cache (DESIGN.md 5.3): each distinct archive is extracted
 // once per machine and its tree shared, read-only, by every task, job and process.
 //
-// Layout under Options::dir:
+// Layout under Options::dir, a private directory of the effective uid (private_dir.hpp;
+// DESIGN.md 5.4), every part of it reached with openat-family calls from the root's
+// descriptor and checked before it is read back:
 //   trees/<key>/         published trees, sealed: no directory has a write bit, so no entry
-//                        can be added, removed or replaced; files keep the archive's modes.
-//                        <key> = hex SHA-256 of the archive
+//                        can be added, removed or replaced; files keep the archive's modes
+//                        minus group and other write. <key> = hex SHA-256 of the archive.
+//                        A tree that is not a private directory of ours is discarded and
+//                        extracted again, never used.
 //   locks/<key>.lock     one lock file per key; its content is the tree's size in bytes
 //                        (decimal), its modification time the tree's last use (for LRU)
+//   info/<key>           what the tree is ("kind archive|requirements") and the paths it was
+//                        last opened from ("source <path>", newest first), for operators
 //   staging/<key>.<uuid>/  extractions in progress, and trees being evicted
 //   memo/<dev>-<ino>-<size>-<mtime ns>-<ctime ns>   holds the key of that file's bytes
 //   evict.lock           serialises eviction passes
+// Lock files, memo and info records are used only when they are private files of ours
+// (regular, ours, writable by nobody else, one name): a hard link planted there cannot make
+// a write of ours land in a file elsewhere. Others are removed and made anew.
 //
 // Locking protocol (Linux OFD byte-range locks, see file_lock.hpp; one open() of the lock
 // file per acquire, so every Lease is its own lock owner, threads included):
@@ -50,9 +59,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cache/file_lock.hpp"
+#include "cache/private_dir.hpp"
 #include "util/log.hpp"
 
 namespace pyenv::cache {
@@ -60,12 +72,24 @@ namespace pyenv::cache {
 namespace fs = std::filesystem;
 
 struct Options {
-  fs::path dir;        // pyenv.cache.dir (created if missing)
+  fs::path dir;        // pyenv.cache.dir (created 0700 if missing, when `create`)
   uint64_t max_bytes;  // pyenv.cache.max-bytes: budget of published trees, in bytes on disk
+  bool create = true;  // false: a missing cache is Error(kIo) with ENOENT
 };
 
 // How long a file must have been left alone before its (identity -> key) is memoised.
 constexpr std::chrono::milliseconds kMemoSettle{100};
+
+// What a cached tree holds, for operators (info/<key>).
+enum class Kind { kArchive, kRequirements };
+const char *kind_name(Kind kind);
+
+// What an acquire records about the tree it returns: its kind and the path the job named
+// (the archive, or the requirements file of an install).
+struct Source {
+  Kind kind = Kind::kArchive;
+  fs::path path;
+};
 
 // A use of one published tree: holds a shared lock on it, so no eviction (in any process)
 // removes the tree while the lease lives. Movable, not copyable. Releasing = destroying.
@@ -103,9 +127,23 @@ class Lease {
   uint64_t bytes_ = 0;
 };
 
+// One published tree as operators see it.
+struct EntryInfo {
+  std::string key;
+  std::string kind;                  // "archive", "requirements" or "unknown"
+  uint64_t bytes = 0;                // on disk
+  int64_t last_use_ns = 0;           // CLOCK_REALTIME of the last acquire
+  unsigned leases = 0;               // locks held on it now (a task's open holds one)
+  unsigned processes = 0;            // distinct processes holding them (those this user may see)
+  std::vector<std::string> sources;  // paths it was last opened from, newest first
+};
+
 class ArchiveCache {
  public:
-  // Creates the cache's directories when missing. Throws Error(kIo) naming the path, or
+  // Opens the cache, creating its directories when missing (and `options.create`). Throws
+  // Untrusted (naming the directory, its owner and mode) when the cache directory, one of
+  // its ancestors or one of its parts fails the checks of private_dir.hpp; Error(kIo)
+  // naming the path for file-system failures (a read-only file system included), or
   // Error(kConfig) for an empty `options.dir`.
   ArchiveCache(Options options, Logger log);
 
@@ -117,31 +155,62 @@ class ArchiveCache {
   // then use its result. An exception from `extract` propagates unchanged, after its staging
   // is removed; callers that were waiting then try the extraction themselves. After
   // publishing, evicts the least recently used trees not in use while the total exceeds
-  // max_bytes (eviction failures are logged, never thrown). Throws Error(kConfig) when
-  // `archive` does not exist, Error(kIo) for other file-system failures.
-  Lease acquire(const fs::path &archive, const Extract &extract);
+  // max_bytes (eviction failures are logged, never thrown). `source` is recorded for
+  // list() (by default: an archive at `archive`). Throws Error(kConfig) when `archive` does
+  // not exist, Error(kIo) for other file-system failures.
+  Lease acquire(const fs::path &archive, const Extract &extract,
+                const std::optional<Source> &source = std::nullopt);
+
+  // Every published tree, least recently used first.
+  std::vector<EntryInfo> list();
+
+  struct Pruned {
+    std::vector<EntryInfo> removed;  // least recently used first
+    std::vector<EntryInfo> in_use;   // would have gone, but are in use
+    uint64_t remaining_bytes = 0;    // of all trees left
+  };
+  // Evicts unused trees: those last used before `older_than` ago, then, least recently
+  // used first, while the total exceeds `max_bytes`. Never one in use.
+  Pruned prune(uint64_t max_bytes, std::optional<std::chrono::nanoseconds> older_than);
+
+  // Removes the unused tree whose key starts with `key_prefix`. Throws Error(kInvalid) when
+  // no key or more than one starts with it, Error(kState) naming the entry when it is in use.
+  EntryInfo remove(const std::string &key_prefix);
 
   // How many archives this object has hashed (memo lookups that hit do not count).
   uint64_t hash_count() const { return hashes_.load(); }
 
-  const fs::path &dir() const { return dir_; }
+  const fs::path &dir() const { return root_.path(); }
 
  private:
   struct Identity;
+  enum class TreeState { kAbsent, kGood, kBad };
+  enum class Evicted { kYes, kBusy, kFailed };
 
   std::string key_of(const fs::path &archive, Identity &identity);
+  std::optional<std::string> read_memo(const std::string &name);
+  void write_memo(const std::string &name, const std::string &key);
   uint64_t extract_and_publish(int lock_fd, const std::string &key, const fs::path &archive,
                                const Identity &identity, const Extract &extract);
+  TreeState tree_state(const std::string &key, std::string *why = nullptr);
+  void discard_tree(const std::string &key, const std::string &why);
+  void record_source(const std::string &key, const Source &source);
+  LockResult lock_key(const std::string &key, LockType type, LockRange range, bool wait,
+                      bool create, UniqueFd &out);
   void sweep_staging();
   void remove_staging_of(const std::string &key);
   void evict(const std::string &keep);
-  bool try_evict(const std::string &key);
+  void open_evict_lock(UniqueFd &out);
+  Evicted try_evict(const std::string &key);
   void remove_orphan_locks();
+  std::vector<EntryInfo> entries(bool count_holders);
+  void remove_logged(const std::string &staging_name);
 
-  fs::path lock_path(const std::string &key) const;
   fs::path tree_path(const std::string &key) const;
+  fs::path lock_path(const std::string &key) const;
 
-  fs::path dir_;
+  PrivateDir root_;
+  PrivateDir trees_, locks_, staging_, memo_, info_;
   uint64_t max_bytes_;
   Logger log_;
   std::atomic<uint64_t> hashes_{0};

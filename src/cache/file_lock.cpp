@@ -6,6 +6,7 @@
 
 #include <cerrno>
 
+#include "cache/private_dir.hpp"
 #include "error.hpp"
 
 namespace pyenv::cache {
@@ -37,27 +38,39 @@ void unlock_range(int fd, LockRange range, const fs::path &path) {
   set_lock(fd, F_UNLCK, range, false, path);
 }
 
-LockResult open_locked(const fs::path &path, LockType type, LockRange range, bool wait, bool create,
-                       UniqueFd &out) {
+LockResult open_locked(int dir_fd, const std::string &name, const fs::path &shown, LockType type,
+                       LockRange range, bool wait, bool create, UniqueFd &out, std::string *why) {
   for (;;) {
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0666));
+    UniqueFd fd(::openat(dir_fd, name.c_str(),
+                         O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0600));
     if (!fd.valid()) {
       if (!create && errno == ENOENT) return LockResult::kMissing;
-      fail(Status::kIo, errno_message("cannot open lock file " + path.string(), errno));
+      if (errno == ELOOP) {
+        if (why != nullptr) *why = "is a symbolic link";
+        return LockResult::kUntrusted;
+      }
+      fail(Status::kIo, errno_message("cannot open lock file " + shown.string(), errno));
     }
-    if (!lock_range(fd.get(), type, range, wait, path)) return LockResult::kBusy;
     struct stat held {};
-    struct stat named {};
     if (::fstat(fd.get(), &held) != 0) {
-      fail(Status::kIo, errno_message("cannot stat lock file " + path.string(), errno));
+      fail(Status::kIo, errno_message("cannot stat lock file " + shown.string(), errno));
     }
-    if (::stat(path.c_str(), &named) == 0) {
+    if (held.st_nlink == 0) continue;  // unlinked by an evictor between open and fstat
+    // Checked before locking or writing: a lock file with a second name could make a write
+    // of ours land in someone else's file.
+    if (std::string problem = why_not_private_file(held); !problem.empty()) {
+      if (why != nullptr) *why = problem;
+      return LockResult::kUntrusted;
+    }
+    if (!lock_range(fd.get(), type, range, wait, shown)) return LockResult::kBusy;
+    struct stat named {};
+    if (::fstatat(dir_fd, name.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0) {
       if (named.st_dev == held.st_dev && named.st_ino == held.st_ino) {
         out = std::move(fd);
         return LockResult::kLocked;
       }
     } else if (errno != ENOENT) {
-      fail(Status::kIo, errno_message("cannot stat lock file " + path.string(), errno));
+      fail(Status::kIo, errno_message("cannot stat lock file " + shown.string(), errno));
     }
     // We locked a file that was unlinked (and perhaps replaced) meanwhile: start again.
   }

@@ -38,15 +38,19 @@ bool lock_range(int fd, LockType type, LockRange range, bool wait, const fs::pat
 // Releases `range` of `fd`. Throws Error(kIo) naming `path`.
 void unlock_range(int fd, LockRange range, const fs::path &path);
 
-enum class LockResult { kLocked, kBusy, kMissing };
+enum class LockResult { kLocked, kBusy, kMissing, kUntrusted };
 
-// Opens the lock file `path` (creating it, mode 0666 & ~umask, when `create`) and takes
-// `type` on `range`. A lock file may be unlinked by whoever holds it exclusively, so after
-// locking, the descriptor is checked to still be the file at `path`; if it is not, the open
-// and lock are retried. On kLocked, `out` holds the locked descriptor. kBusy: `wait` was
+// Opens the lock file `name` in the directory `dir_fd` (never through a symbolic link;
+// created with mode 0600 when `create`) and takes `type` on `range`. The file must be a
+// private file of the effective uid (private_dir.hpp: a regular file of ours, writable by
+// nobody else, with one name): anything else is kUntrusted, with the reason in `*why`, and
+// nothing is locked. A lock file may be unlinked by whoever holds it exclusively, so after
+// locking, the descriptor is checked to still be the file named `name`; if it is not, the
+// open and lock are retried. On kLocked, `out` holds the locked descriptor. kBusy: `wait` was
 // false and someone holds a conflicting lock. kMissing: `create` was false and there is no
-// file at `path`. Throws Error(kIo) naming `path` on failures.
-LockResult open_locked(const fs::path &path, LockType type, LockRange range, bool wait, bool create,
-                       UniqueFd &out);
+// file `name`. `shown` names the file in messages. Throws Error(kIo) on failures.
+LockResult open_locked(int dir_fd, const std::string &name, const fs::path &shown, LockType type,
+                       LockRange range, bool wait, bool create, UniqueFd &out,
+                       std::string *why = nullptr);
 
 }  // namespace pyenv::cache

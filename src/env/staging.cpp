@@ -11,10 +11,12 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <random>
 #include <set>
 
 #include "archive/extract.hpp"
+#include "cache/cache_files.hpp"
 #include "error.hpp"
 #include "pip/pip.hpp"
 #include "util/fs.hpp"
@@ -54,7 +56,7 @@ constexpr char kOwnerLock[] = ".pyenv-owner.lock";
 UniqueFd lock_base_dir(const fs::path &base) {
   // Locked under a temporary name and renamed into place: a sweep never sees it unlocked.
   const fs::path temp = base / (std::string(kOwnerLock) + ".tmp");
-  UniqueFd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.valid()) fail(Status::kIo, errno_message("cannot create " + temp.string(), errno));
   cache::lock_range(fd.get(), cache::LockType::kShared, {0, 0}, /*wait=*/true, temp);
   if (::rename(temp.c_str(), (base / kOwnerLock).c_str()) != 0) {
@@ -64,27 +66,29 @@ UniqueFd lock_base_dir(const fs::path &base) {
 }
 
 // Removes the base directories in `tmp_dirs` whose owner process is gone (see stage_job).
-// Failures are logged, never thrown: they are someone else's leftovers.
+// Only directories of the effective uid are considered, each opened without following a
+// link: a tmp dir is shared, and another user's python-dist-* (or a link planted under that
+// name) is never ours to remove. Failures are logged, never thrown: they are leftovers.
 void sweep_dead_base_dirs(const std::vector<fs::path> &tmp_dirs, const Logger &log) {
+  const uid_t me = ::geteuid();
   for (const fs::path &tmp : tmp_dirs) {
+    UniqueFd tmp_fd(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!tmp_fd.valid()) continue;
     std::vector<std::string> names;
-    if (DIR *dir = ::opendir(tmp.c_str())) {
-      while (dirent *entry = ::readdir(dir)) {
-        if (std::strncmp(entry->d_name, kBaseDirPrefix, sizeof kBaseDirPrefix - 1) == 0) {
-          names.emplace_back(entry->d_name);
-        }
-      }
-      ::closedir(dir);
+    for (const std::string &name : cache::list_names(tmp_fd.get(), tmp, log)) {
+      if (name.rfind(kBaseDirPrefix, 0) == 0) names.push_back(name);
     }
     for (const std::string &name : names) {
       const fs::path base = tmp / name;
+      UniqueFd base_fd(
+          ::openat(tmp_fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       struct stat st {};
-      if (::lstat(base.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      if (!base_fd.valid() || ::fstat(base_fd.get(), &st) != 0 || st.st_uid != me) continue;
       UniqueFd owner;
       try {
-        if (cache::open_locked(base / kOwnerLock, cache::LockType::kExclusive, {0, 0},
-                               /*wait=*/false, /*create=*/false,
-                               owner) != cache::LockResult::kLocked) {
+        if (cache::open_locked(base_fd.get(), kOwnerLock, base / kOwnerLock,
+                               cache::LockType::kExclusive, {0, 0}, /*wait=*/false,
+                               /*create=*/false, owner) != cache::LockResult::kLocked) {
           continue;  // in use, or not ours
         }
       } catch (const Error &e) {
@@ -108,7 +112,8 @@ fs::path make_base_dir(const std::vector<fs::path> &tmp_dirs) {
   for (size_t i = 0; i < tmp_dirs.size(); ++i) {
     fs::path dir = tmp_dirs[(first + i) % tmp_dirs.size()] / (kBaseDirPrefix + fsx::random_uuid());
     try {
-      fsx::make_directory(dir);
+      // Private: the job's files are nobody else's to read or replace.
+      fsx::make_directory(dir, 0700);
       return dir;
     } catch (const Error &e) {
       reasons += std::string(reasons.empty() ? "" : "; ") + e.what();
@@ -184,35 +189,65 @@ void stage_archives(const Config &config, cache::ArchiveCache *cache, StagedJob 
   }
 }
 
-// The archive cache: pyenv.cache.dir, or by default <tmp>/pyenv-cache in the first tmp dir
-// where it can be written, so that one unusable disk (remounted read-only after I/O errors)
-// does not stop every job with archives. Every process tries the tmp dirs in the same order
-// and so agrees on one cache, as long as they see the same faults.
-void open_cache(std::optional<cache::ArchiveCache> &cache, const Config &config,
-                const std::vector<fs::path> &tmp_dirs, const Logger &log) {
+// A cache directory that fails the trust checks, for messages: what is wrong and what to do.
+std::string untrusted_advice() {
+  return "a cache shared by your jobs must be writable by you alone: a real directory owned "
+         "by you without group or other write (chmod go-w), below directories that only you or "
+         "root can write";
+}
+
+}  // namespace
+
+fs::path default_cache_dir(const fs::path &tmp) {
+  return tmp / ("pyenv-cache-" + std::to_string(::geteuid()));
+}
+
+// The archive cache: pyenv.cache.dir, or by default <tmp>/pyenv-cache-<uid> in the first tmp
+// dir where it can be written, so that one unusable disk (remounted read-only after I/O
+// errors) does not stop every job with archives. Every process tries the tmp dirs in the
+// same order and so agrees on one cache, as long as they see the same faults. A default
+// directory that cannot be trusted (planted by someone else: DESIGN.md 5.4) is not used:
+// with `required` (the operators' commands) that is an error, otherwise a warning and no
+// cache (private extraction).
+std::unique_ptr<cache::ArchiveCache> open_cache(const Config &config,
+                                                const std::vector<fs::path> &tmp_dirs,
+                                                const Logger &log, bool required) {
   if (config.cache_dir) {
-    cache.emplace(cache::Options{*config.cache_dir, config.cache_max_bytes}, log);
-    return;
+    try {
+      return std::make_unique<cache::ArchiveCache>(
+          cache::Options{*config.cache_dir, config.cache_max_bytes}, log);
+    } catch (const cache::Untrusted &e) {
+      fail(Status::kIo, std::string("pyenv.cache.dir: ") + e.what() + "; " + untrusted_advice() +
+                            ", or set pyenv.cache.dir to one that is");
+    }
   }
   std::string reasons;
   for (const fs::path &tmp : tmp_dirs) {
-    const fs::path dir = tmp / "pyenv-cache";
+    const fs::path dir = default_cache_dir(tmp);
     try {
-      cache.emplace(cache::Options{dir, config.cache_max_bytes}, log);
-      // A cache made earlier on a file system now read-only gets this far.
-      if (::access((dir / "locks").c_str(), W_OK) != 0) {
-        fail(Status::kIo, errno_message("archive cache " + dir.string(), errno));
-      }
+      auto cache =
+          std::make_unique<cache::ArchiveCache>(cache::Options{dir, config.cache_max_bytes}, log);
       if (!reasons.empty()) log.warn("archive cache in " + dir.string() + " instead: " + reasons);
-      return;
+      return cache;
+    } catch (const cache::Untrusted &e) {
+      const std::string what = std::string("archive cache ") + e.what() +
+                               ": it may hold files another user planted, so it is not used";
+      if (required) {
+        fail(Status::kIo,
+             what + "; " + untrusted_advice() + " (remove it, or set pyenv.cache.dir)");
+      }
+      log.warn(what + "; archives are extracted privately into the base directory (" +
+               untrusted_advice() + ": remove it, or set pyenv.cache.dir)");
+      return nullptr;
     } catch (const Error &e) {
-      cache.reset();
       if (e.status() != Status::kIo) throw;
       reasons += std::string(reasons.empty() ? "" : "; ") + e.what();
     }
   }
   fail(Status::kIo, "no usable tmp dir for the archive cache: " + reasons);
 }
+
+namespace {
 
 // What decides a requirements install's result: the requirements file's bytes,
 // the wheel directory's listing (names and sizes) and the interpreter. Empty
@@ -311,11 +346,14 @@ void install_requirements(const Config &config, cache::ArchiveCache *cache, Stag
       out << material;
       if (!out) fail(Status::kIo, "cannot write " + key_file.string());
     }
-    cache::Lease lease = cache->acquire(key_file, [&](const fs::path &destination) {
-      pip::Request cached = request;
-      cached.install_dir = destination;
-      write_install_record(pip::install(cached, log));
-    });
+    cache::Lease lease = cache->acquire(
+        key_file,
+        [&](const fs::path &destination) {
+          pip::Request cached = request;
+          cached.install_dir = destination;
+          write_install_record(pip::install(cached, log));
+        },
+        cache::Source{cache::Kind::kRequirements, config.requirements->file});
     fsx::link_or_copy(lease.tree(), install_dir);
     read_install_record(install_dir, job);
     log.info("requirements " + config.requirements->file.string() + ": cache " +
@@ -406,11 +444,11 @@ StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
   try {
     job.owner_lock = lock_base_dir(job.base_dir);
     if (!config.files.empty()) stage_files(config, job, log);
-    std::optional<cache::ArchiveCache> cache;
+    std::unique_ptr<cache::ArchiveCache> cache;
     if (config.cache_enabled && (!config.archives.empty() || config.requirements)) {
-      open_cache(cache, config, tmp_dirs, log);
+      cache = open_cache(config, tmp_dirs, log, /*required=*/false);
     }
-    cache::ArchiveCache *shared = cache ? &*cache : nullptr;
+    cache::ArchiveCache *shared = cache.get();
     if (!config.archives.empty()) stage_archives(config, shared, job, log);
     if (config.requirements) install_requirements(config, shared, job, system_env, log);
   } catch (...) {

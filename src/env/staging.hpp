@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,18 @@ struct StagedJob {
 // environment when enabled, PYTHONPATH in DESIGN.md order, and Flink's managed keys.
 std::map<std::string, std::string> build_variables(const Config &config, const StagedJob &job,
                                                    const SystemEnv &system_env);
+
+// The default cache directory in tmp dir `tmp`: <tmp>/pyenv-cache-<effective uid>.
+fs::path default_cache_dir(const fs::path &tmp);
+
+// The archive cache of `config`: pyenv.cache.dir, or the default in the first usable tmp
+// dir. nullptr when the default one cannot be trusted (with a warning naming it, its owner
+// and mode: archives are then extracted privately), unless `required`. Throws Error(kIo)
+// for a configured pyenv.cache.dir that cannot be trusted (and, with `required`, for the
+// default), naming it and what to do, and when no tmp dir can hold it.
+std::unique_ptr<cache::ArchiveCache> open_cache(const Config &config,
+                                                const std::vector<fs::path> &tmp_dirs,
+                                                const Logger &log, bool required);
 
 // A ':'-separated list's non-empty entries.
 std::vector<std::string> split_path_list(const std::string &text);

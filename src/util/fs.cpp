@@ -147,8 +147,8 @@ std::vector<std::string> remove_tree(const fs::path &path) {
   }
 }
 
-void make_directory(const fs::path &path) {
-  if (::mkdir(path.c_str(), 0755) != 0) {
+void make_directory(const fs::path &path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0) {
     fail(Status::kIo, errno_message("cannot create directory " + path.string(), errno));
   }
 }

@@ -1,6 +1,8 @@
 // Filesystem helpers that the standard library does not give safely.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -20,8 +22,9 @@ std::string random_uuid();
 // success, and also when `path` does not exist.
 std::vector<std::string> remove_tree(const fs::path &path);
 
-// Creates directory `path` (its parent must exist). Throws Error(kIo) naming the path.
-void make_directory(const fs::path &path);
+// Creates directory `path` (its parent must exist) with `mode` (less the umask). Throws
+// Error(kIo) naming the path.
+void make_directory(const fs::path &path, mode_t mode = 0755);
 
 // Stages `source` at `target` as a symbolic link to its absolute path; falls back to a
 // recursive copy where links cannot be made. Throws Error(kIo) naming both.

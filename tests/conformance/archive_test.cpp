@@ -127,7 +127,7 @@ TEST_F(ArchiveCacheThroughAbi, JobsShareOneTree) {
   ASSERT_TRUE(fs::is_symlink(wa / "venv"));
   EXPECT_EQ(fs::read_symlink(wa / "venv"), fs::read_symlink(wb / "env"));
   const fs::path tree = fs::read_symlink(wa / "venv");
-  EXPECT_EQ(tree.parent_path(), T / "pyenv-cache" / "trees");
+  EXPECT_EQ(tree.parent_path(), test::default_cache_dir(T) / "trees");
   a.close();
   b.close();
   EXPECT_TRUE(base_dirs().empty());
@@ -142,7 +142,7 @@ TEST_F(ArchiveCacheThroughAbi, DisabledExtractsPrivately) {
   const fs::path w = *m.create_environment().working_directory();
   EXPECT_FALSE(fs::is_symlink(w / "venv"));
   EXPECT_EQ(mode_of(w / "venv" / "bin" / "python"), 0755u);
-  EXPECT_FALSE(fs::exists(T / "pyenv-cache"));
+  EXPECT_FALSE(fs::exists(test::default_cache_dir(T)));
 }
 
 TEST_F(ArchiveCacheThroughAbi, CacheDirFromConfiguration) {
@@ -153,7 +153,7 @@ TEST_F(ArchiveCacheThroughAbi, CacheDirFromConfiguration) {
   m.open();
   const fs::path w = *m.create_environment().working_directory();
   EXPECT_EQ(fs::read_symlink(w / "venv").parent_path(), cache / "c" / "trees");
-  EXPECT_FALSE(fs::exists(T / "pyenv-cache"));
+  EXPECT_FALSE(fs::exists(test::default_cache_dir(T)));
 }
 
 }  // namespace

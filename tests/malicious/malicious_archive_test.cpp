@@ -292,7 +292,7 @@ class MaliciousArchive : public ConformanceTest {
       EXPECT_NE(message.find(named), std::string::npos)
           << "the message does not name " << named << ": " << message;
       EXPECT_EQ(job_files(), before) << "a refused archive left something behind";
-      const fs::path trees = T / "pyenv-cache" / "trees";
+      const fs::path trees = test::default_cache_dir(T) / "trees";
       if (fs::exists(trees)) {
         EXPECT_TRUE(fs::is_empty(trees)) << "a refused archive has a tree in the cache";
       }

@@ -22,7 +22,7 @@ class CrashRecovery : public ::testing::Test {
   void SetUp() override {
     in_ = tmp_ / "in";
     T = tmp_ / "tmp";
-    cache_ = T / "pyenv-cache";
+    cache_ = test::default_cache_dir(T);
     fs::create_directories(in_);
     fs::create_directories(T);
   }

@@ -114,7 +114,7 @@ TEST_P(NoSpace, OpenFailsWithEioNamingEnospcAndLeavesNothing) {
   auto small = Tmpfs::mount("size=2m", false, why);
   if (!small) GTEST_SKIP() << "no tmpfs for the full-disk case: " << why;
   const fs::path tmp = small->path();
-  const fs::path cache = tmp / "pyenv-cache";
+  const fs::path cache = test::default_cache_dir(tmp);
   const std::string cache_yaml = GetParam().cache ? "" : "pyenv.cache.enabled: false\n";
 
   // What the cache held before the fault must survive it.
@@ -207,7 +207,7 @@ TEST_F(Faults, UnwritableTmpDirIsEioNamingIt) {
 
   make_writable(dir);
   open_and_close(yaml, {dir.path});
-  expect_nothing_left(dir.path, dir.path / "pyenv-cache");
+  expect_nothing_left(dir.path, test::default_cache_dir(dir.path));
 }
 
 TEST_F(Faults, TmpDirUnderARegularFileIsEioNamingIt) {
@@ -267,7 +267,7 @@ class ArchiveUnderOpen : public Faults {
     big_ = in_ / "venv.tar.gz";
     restore_tar();
     yaml_ = "python.archives: " + big_.string() + "#venv\n";
-    cache_ = T / "pyenv-cache";
+    cache_ = test::default_cache_dir(T);
   }
 
   // A different archive at the same path, written beside it and renamed over it (as a blob
@@ -310,7 +310,7 @@ class ArchiveUnderOpen : public Faults {
       std::printf("[ again    ] attempt %d: the fault came after the extraction ended\n", attempt);
       run.manager.close();
       T = tmp_ / ("tmp-" + std::to_string(attempt + 1));
-      cache_ = T / "pyenv-cache";
+      cache_ = test::default_cache_dir(T);
       fs::create_directories(T);
       restore();
     }
@@ -491,7 +491,7 @@ TEST_F(Faults, HangingPipIsKilledWithItsChildAtTheTimeout) {
       << "pip's child " << hung->second << " still runs";
   ::kill(hung->first, SIGKILL);  // whatever the outcome, nothing outlives the test
   ::kill(hung->second, SIGKILL);
-  expect_nothing_left(T, T / "pyenv-cache");
+  expect_nothing_left(T, test::default_cache_dir(T));
 
   // pip no longer hangs: the same job installs (given the time a real pip needs).
   fs::remove(hang);
@@ -503,7 +503,7 @@ TEST_F(Faults, HangingPipIsKilledWithItsChildAtTheTimeout) {
   EXPECT_TRUE(fs::exists(fs::path(pythonpath.substr(0, pythonpath.find(':'))) / "tinyrel"))
       << pythonpath;
   again.close();
-  expect_nothing_left(T, T / "pyenv-cache");
+  expect_nothing_left(T, test::default_cache_dir(T));
 }
 
 // --- the cache on a read-only file system -------------------------------------------------

@@ -105,8 +105,8 @@ TEST(Stress, ProcessesThreadsRoundsOverSharedArchives) {
               misses);
   EXPECT_EQ(misses, 2u) << "exactly one extraction per archive across all processes";
   EXPECT_EQ(base_dirs_in(T), std::vector<fs::path>{}) << "base directories left";
-  EXPECT_EQ(cache_problems(T / "pyenv-cache"), std::vector<std::string>{});
-  EXPECT_EQ(names_in(T / "pyenv-cache" / "trees").size(), 2u);
+  EXPECT_EQ(cache_problems(test::default_cache_dir(T)), std::vector<std::string>{});
+  EXPECT_EQ(names_in(test::default_cache_dir(T) / "trees").size(), 2u);
 }
 
 }  // namespace

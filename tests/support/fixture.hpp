@@ -69,6 +69,9 @@ std::string plugin_path();
 // `yaml` (NULL: none). They point into the arguments, which must outlive the create.
 pyenv_options job_options(const char *job_id, const char *const *tmp_dirs, const char *yaml);
 
+// The archive cache's default directory in tmp dir `tmp`: <tmp>/pyenv-cache-<euid>.
+fs::path default_cache_dir(const fs::path &tmp);
+
 // The python-dist-* base directories in `dir`.
 std::vector<fs::path> base_dirs_in(const fs::path &dir);
 
@@ -88,7 +91,7 @@ class ConformanceTest : public ::testing::Test {
   // The one python-dist-* directory in T; fails the test when there is not exactly one.
   fs::path base_dir() const;
   std::vector<fs::path> base_dirs() const { return base_dirs_in(T); }
-  // Everything in T but the archive cache (T/pyenv-cache by default), which is the machine's
+  // Everything in T but the archive cache (T/pyenv-cache-<euid> by default), which is the machine's
   // and outlives jobs by design; checks that the cache holds no staging left behind.
   std::set<std::string> job_files() const;
 
