@@ -2,6 +2,8 @@
 #include <pyenv/pyenv.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -62,6 +64,14 @@ pyenv_options read_options(const pyenv_options *options) {
   return out;
 }
 
+// A string for the host, freed with pyenv_free.
+char *malloc_copy(const std::string &text) {
+  char *copy = static_cast<char *>(std::malloc(text.size() + 1));
+  if (copy == nullptr) throw std::bad_alloc();
+  std::memcpy(copy, text.c_str(), text.size() + 1);
+  return copy;
+}
+
 // Without a host callback: warnings and errors on stderr.
 void log_to_stderr(pyenv::LogLevel level, const std::string &message) {
   if (level >= pyenv::LogLevel::kWarn) std::fprintf(stderr, "pyenv: %s\n", message.c_str());
@@ -92,8 +102,8 @@ pyenv::ManagerOptions translate(const pyenv_options &o) {
   if (o.tmp_dirs_count > 0) require(o.tmp_dirs, "pyenv_create", "options->tmp_dirs");
   for (size_t i = 0; i < o.tmp_dirs_count; ++i) {
     if (o.tmp_dirs[i] == nullptr) {
-      pyenv::fail(Status::kInvalid, "pyenv_create: options->tmp_dirs[" + std::to_string(i) +
-                                        "] is NULL");
+      pyenv::fail(Status::kInvalid,
+                  "pyenv_create: options->tmp_dirs[" + std::to_string(i) + "] is NULL");
     }
     out.tmp_dirs.emplace_back(o.tmp_dirs[i]);
   }
@@ -105,8 +115,8 @@ pyenv::ManagerOptions translate(const pyenv_options &o) {
     const char *entry = o.system_env[i];
     const char *eq = entry ? std::strchr(entry, '=') : nullptr;
     if (eq == nullptr || eq == entry) {
-      pyenv::fail(Status::kInvalid, "pyenv_create: options->system_env[" + std::to_string(i) +
-                                        "] is not KEY=VALUE");
+      pyenv::fail(Status::kInvalid,
+                  "pyenv_create: options->system_env[" + std::to_string(i) + "] is not KEY=VALUE");
     }
     out.system_env[std::string(entry, eq)] = std::string(eq + 1);
   }
@@ -247,25 +257,20 @@ PYENV_EXPORT pyenv_status pyenv_interpreter_exec(pyenv_interpreter *interp, cons
 }
 
 PYENV_EXPORT pyenv_status pyenv_interpreter_call_json(pyenv_interpreter *interp,
-                                                      const char *callable,
-                                                      const char *args_json, char **out_json) {
+                                                      const char *callable, const char *args_json,
+                                                      char **out_json) {
   return guard([&] {
     require(out_json, "pyenv_interpreter_call_json", "out_json");
     *out_json = nullptr;
     require(interp, "pyenv_interpreter_call_json", "interp");
     require(callable, "pyenv_interpreter_call_json", "callable");
-    const std::string result = interp->impl->call_json(callable, args_json ? args_json : "");
-    char *copy = static_cast<char *>(std::malloc(result.size() + 1));
-    if (copy == nullptr) throw std::bad_alloc();
-    std::memcpy(copy, result.c_str(), result.size() + 1);
-    *out_json = copy;
+    *out_json = malloc_copy(interp->impl->call_json(callable, args_json ? args_json : ""));
   });
 }
 
 PYENV_EXPORT pyenv_status pyenv_interpreter_call_bytes(pyenv_interpreter *interp,
                                                        const char *callable, const void *data,
-                                                       size_t size, void **out,
-                                                       size_t *out_size) {
+                                                       size_t size, void **out, size_t *out_size) {
   return guard([&] {
     require(out, "pyenv_interpreter_call_bytes", "out");
     require(out_size, "pyenv_interpreter_call_bytes", "out_size");
@@ -281,6 +286,52 @@ PYENV_EXPORT pyenv_status pyenv_interpreter_call_bytes(pyenv_interpreter *interp
 }
 
 PYENV_EXPORT void pyenv_free(void *p) { std::free(p); }
+
+// ABI 1.1: the calling user's cache.
+
+PYENV_EXPORT pyenv_status pyenv_cache_list(pyenv_manager *manager, char **out_json) {
+  return guard([&] {
+    require(out_json, "pyenv_cache_list", "out_json");
+    *out_json = nullptr;
+    require(manager, "pyenv_cache_list", "manager");
+    *out_json = malloc_copy(manager->impl->cache_list_json());
+  });
+}
+
+PYENV_EXPORT pyenv_status pyenv_cache_warm(pyenv_manager *manager) {
+  return guard([&] {
+    require(manager, "pyenv_cache_warm", "manager");
+    manager->impl->warm_cache();
+  });
+}
+
+PYENV_EXPORT pyenv_status pyenv_cache_prune(pyenv_manager *manager, uint64_t max_bytes,
+                                            uint64_t older_than_ms, char **out_json) {
+  return guard([&] {
+    require(out_json, "pyenv_cache_prune", "out_json");
+    *out_json = nullptr;
+    require(manager, "pyenv_cache_prune", "manager");
+    std::optional<uint64_t> budget;
+    if (max_bytes != PYENV_CACHE_UNSET) budget = max_bytes;
+    std::optional<std::chrono::milliseconds> age;
+    if (older_than_ms != PYENV_CACHE_UNSET) {
+      age = std::chrono::milliseconds(
+          std::min<uint64_t>(older_than_ms, std::chrono::milliseconds::max().count()));
+    }
+    *out_json = malloc_copy(manager->impl->cache_prune_json(budget, age));
+  });
+}
+
+PYENV_EXPORT pyenv_status pyenv_cache_remove(pyenv_manager *manager, const char *key_prefix,
+                                             char **out_json) {
+  return guard([&] {
+    require(out_json, "pyenv_cache_remove", "out_json");
+    *out_json = nullptr;
+    require(manager, "pyenv_cache_remove", "manager");
+    require(key_prefix, "pyenv_cache_remove", "key_prefix");
+    *out_json = malloc_copy(manager->impl->cache_remove_json(key_prefix));
+  });
+}
 
 PYENV_EXPORT void pyenv_interpreter_close(pyenv_interpreter **interp) {
   if (interp == nullptr) return;

@@ -1,5 +1,6 @@
 #include "env/manager.hpp"
 
+#include "env/cache_admin.hpp"
 #include "error.hpp"
 
 namespace pyenv {
@@ -73,6 +74,23 @@ void EnvironmentManager::close() {
     for (const std::string &f : failures) message += "\n  " + f;
     fail(Status::kIo, message);
   }
+}
+
+void EnvironmentManager::warm_cache() const {
+  warm_job(config_, options_.tmp_dirs, options_.system_env, options_.log);
+}
+
+std::string EnvironmentManager::cache_list_json() const {
+  return pyenv::cache_list_json(config_, options_.tmp_dirs, options_.log);
+}
+
+std::string EnvironmentManager::cache_prune_json(
+    std::optional<uint64_t> max_bytes, std::optional<std::chrono::milliseconds> older_than) const {
+  return pyenv::cache_prune_json(config_, options_.tmp_dirs, max_bytes, older_than, options_.log);
+}
+
+std::string EnvironmentManager::cache_remove_json(const std::string &key_prefix) const {
+  return pyenv::cache_remove_json(config_, options_.tmp_dirs, key_prefix, options_.log);
 }
 
 }  // namespace pyenv

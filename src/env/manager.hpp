@@ -1,8 +1,10 @@
 // One task's environment manager: create -> open -> create_environment -> close.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,15 @@ class EnvironmentManager {
   void close();
 
   const Config &config() const { return config_; }
+
+  // The operators' commands on the calling user's cache, as this manager's configuration
+  // and tmp dirs place it (DESIGN.md 5.5; env/cache_admin.hpp, warm_job in env/staging.hpp).
+  // The manager need not be open; nothing of a task is staged.
+  void warm_cache() const;
+  std::string cache_list_json() const;
+  std::string cache_prune_json(std::optional<uint64_t> max_bytes,
+                               std::optional<std::chrono::milliseconds> older_than) const;
+  std::string cache_remove_json(const std::string &key_prefix) const;
 
  private:
   ManagerOptions options_;

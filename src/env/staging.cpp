@@ -154,18 +154,20 @@ void stage_files(const Config &config, StagedJob &job, const Logger &log) {
            format_seconds(seconds_since(start)));
 }
 
-// Each archive's tree: from the machine's cache (python-archives/<target> is
-// then a link to it), or extracted privately into the base directory when the
-// cache is off.
-void stage_archives(const Config &config, cache::ArchiveCache *cache, StagedJob &job,
+// Each archive's tree: from the machine's cache (python-archives/<target> is then a link to
+// it), or extracted privately into the base directory when the cache is off. Without a job
+// (warming the cache) the trees only go into the cache.
+void stage_archives(const Config &config, cache::ArchiveCache *cache, StagedJob *job,
                     const Logger &log) {
-  const fs::path working_dir = job.base_dir / "python-archives";
-  fsx::make_directory(working_dir);
-  job.working_dir = working_dir;
+  fs::path working_dir;
+  if (job != nullptr) {
+    working_dir = job->base_dir / "python-archives";
+    fsx::make_directory(working_dir);
+    job->working_dir = working_dir;
+  }
   uint64_t done = 0;
   for (const PythonArchive &a : config.archives) {
     require_exists("python.archives", a.spec, a.path);
-    const fs::path target = working_dir / a.target;
     const auto start = std::chrono::steady_clock::now();
     archive::Stats stats;
     auto extract = [&](const fs::path &destination) {
@@ -175,10 +177,12 @@ void stage_archives(const Config &config, cache::ArchiveCache *cache, StagedJob 
     if (cache) {
       cache::Lease lease = cache->acquire(a.path, extract);
       how = lease.hit() ? "cache hit" : "cache miss";
-      fsx::link_or_copy(lease.tree(), target);
-      job.archive_leases.push_back(std::move(lease));
+      if (job != nullptr) {
+        fsx::link_or_copy(lease.tree(), working_dir / a.target);
+        job->archive_leases.push_back(std::move(lease));
+      }
     } else {
-      extract(target);
+      extract(working_dir / a.target);
     }
     log.info("archive " + a.path.string() + " -> " + a.target + ": " + how +
              (stats.entries ? ", " + std::to_string(stats.entries) + " entries, " +
@@ -449,7 +453,7 @@ StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
       cache = open_cache(config, tmp_dirs, log, /*required=*/false);
     }
     cache::ArchiveCache *shared = cache.get();
-    if (!config.archives.empty()) stage_archives(config, shared, job, log);
+    if (!config.archives.empty()) stage_archives(config, shared, &job, log);
     if (config.requirements) install_requirements(config, shared, job, system_env, log);
   } catch (...) {
     for (const std::string &failure : fsx::remove_tree(job.base_dir)) {
@@ -459,6 +463,42 @@ StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
   }
   log.info("prepared " + job.base_dir.string() + " in " + format_seconds(seconds_since(start)));
   return job;
+}
+
+void warm_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
+              const SystemEnv &system_env, const Logger &log) {
+  if (!config.cache_enabled) {
+    fail(Status::kConfig, "pyenv.cache.enabled is false: the job uses no cache to warm");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  if (config.archives.empty() && !config.requirements) {
+    log.info("cache warm: the job has no archives and no requirements; nothing to do");
+    return;
+  }
+  std::unique_ptr<cache::ArchiveCache> cache = open_cache(config, tmp_dirs, log, true);
+  if (!config.requirements) {
+    stage_archives(config, cache.get(), nullptr, log);
+  } else {
+    // pip runs as in a job: in the working directory of the job's archives, with an
+    // interpreter that may live in one of them. That takes a base directory, which lives
+    // only as long as the install (and is swept like a dead task's if this process dies).
+    StagedJob job;
+    job.base_dir = make_base_dir(tmp_dirs);
+    try {
+      job.owner_lock = lock_base_dir(job.base_dir);
+      if (!config.archives.empty()) stage_archives(config, cache.get(), &job, log);
+      install_requirements(config, cache.get(), job, system_env, log);
+    } catch (...) {
+      fsx::remove_tree(job.base_dir);
+      throw;
+    }
+    for (const std::string &failure : fsx::remove_tree(job.base_dir)) {
+      log.warn("cache warm: cleanup: " + failure);
+    }
+  }
+  log.info("cache warm: " + cache->dir().string() + " holds the job's archives" +
+           (config.requirements ? std::string(" and requirements") : std::string()) + ", " +
+           format_seconds(seconds_since(start)));
 }
 
 }  // namespace pyenv

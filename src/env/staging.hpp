@@ -67,4 +67,13 @@ std::vector<std::string> split_path_list(const std::string &text);
 StagedJob stage_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
                     const SystemEnv &system_env, const Logger &log);
 
+// Extracts the job's archives and installs its requirements into the cache, without staging
+// a task (pyenv-host cache warm: a deployment prepares every machine before the job starts),
+// so that a job opened afterwards finds everything there. Nothing is left outside the
+// cache: with requirements, pip runs in a base directory that is removed when it is done.
+// Throws Error(kConfig) when pyenv.cache.enabled is false, Error(kIo) when the cache cannot
+// be trusted, and what open would throw for the archives and requirements.
+void warm_job(const Config &config, const std::vector<fs::path> &tmp_dirs,
+              const SystemEnv &system_env, const Logger &log);
+
 }  // namespace pyenv

@@ -58,6 +58,14 @@ const std::set<std::string> kAbiFunctions = {
     "pyenv_interpreter_close",
 };
 
+// What ABI 1.1 added, exported under version node PYENV_1.1.
+const std::set<std::string> kAbi11Functions = {
+    "pyenv_cache_list",
+    "pyenv_cache_warm",
+    "pyenv_cache_prune",
+    "pyenv_cache_remove",
+};
+
 // host.hpp's Api table must have exactly the types pyenv.h declares, or a host calling
 // through it would pass arguments the plugin does not expect.
 #define PYENV_EXPECT_API_TYPE(member, function)                                          \
@@ -87,8 +95,12 @@ PYENV_EXPECT_API_TYPE(interpreter_call_json, pyenv_interpreter_call_json);
 PYENV_EXPECT_API_TYPE(interpreter_call_bytes, pyenv_interpreter_call_bytes);
 PYENV_EXPECT_API_TYPE(free, pyenv_free);
 PYENV_EXPECT_API_TYPE(interpreter_close, pyenv_interpreter_close);
+PYENV_EXPECT_API_TYPE(cache_list, pyenv_cache_list);
+PYENV_EXPECT_API_TYPE(cache_warm, pyenv_cache_warm);
+PYENV_EXPECT_API_TYPE(cache_prune, pyenv_cache_prune);
+PYENV_EXPECT_API_TYPE(cache_remove, pyenv_cache_remove);
 #undef PYENV_EXPECT_API_TYPE
-static_assert(sizeof(pyenv::host::Api) == 24 * sizeof(void (*)()),
+static_assert(sizeof(pyenv::host::Api) == 28 * sizeof(void (*)()),
               "host::Api has a member this test does not check");
 
 // Output of `command`, or nullopt when it could not run or exited non-zero.
@@ -140,16 +152,19 @@ TEST(AbiExportsTest, ExactlyTheAbiFunctionsUnderVersionNode) {
     if (!(fields >> address >> type >> name)) continue;
     const size_t at = name.find('@');
     const std::string base = name.substr(0, at);
-    if (base == "PYENV_1.0") continue;  // the version node itself
+    if (base == "PYENV_1.0" || base == "PYENV_1.1") continue;  // the version nodes themselves
     EXPECT_EQ(type, "T") << name << " is not a function";
+    const std::string node = kAbi11Functions.count(base) ? "@@PYENV_1.1" : "@@PYENV_1.0";
     if (at != std::string::npos) {
-      EXPECT_EQ(name.substr(at), "@@PYENV_1.0") << name << " is outside the version node";
+      EXPECT_EQ(name.substr(at), node) << name << " is outside its version node";
     } else {
       ADD_FAILURE() << name << " has no symbol version";
     }
     names.insert(base);
   }
-  EXPECT_EQ(names, kAbiFunctions);
+  std::set<std::string> expected = kAbiFunctions;
+  expected.insert(kAbi11Functions.begin(), kAbi11Functions.end());
+  EXPECT_EQ(names, expected);
 }
 
 TEST(AbiVersionTest, MatchesTheHeader) {

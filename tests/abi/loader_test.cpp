@@ -101,16 +101,47 @@ TEST(LoaderTest, RefusesAnotherMajorNamingBothVersions) {
   EXPECT_EQ(e.status(), PYENV_ERROR);
   EXPECT_THAT(e.what(), HasSubstr(FAKE_WRONG_MAJOR_PATH));
   EXPECT_THAT(without(e.what(), FAKE_WRONG_MAJOR_PATH), HasSubstr("2.0"));
-  EXPECT_THAT(without(e.what(), FAKE_WRONG_MAJOR_PATH), HasSubstr("1.0"));
+  EXPECT_THAT(without(e.what(), FAKE_WRONG_MAJOR_PATH),
+              HasSubstr(std::to_string(PYENV_ABI_VERSION_MAJOR) + "." +
+                        std::to_string(PYENV_ABI_VERSION_MINOR)));
   // A refused plugin must not stay mapped in the host.
   EXPECT_FALSE(is_loaded(FAKE_WRONG_MAJOR_PATH));
 }
 
 TEST(LoaderTest, RefusesAnOlderMinorThanRequiredNamingBothVersions) {
-  Error e = load_error(FAKE_GOOD_PATH, /*required_minor=*/1);
+  Error e = load_error(FAKE_ABI_1_0_PATH);  // the header's minor (1) by default
   EXPECT_EQ(e.status(), PYENV_ERROR);
-  EXPECT_THAT(without(e.what(), FAKE_GOOD_PATH), HasSubstr("1.0"));
-  EXPECT_THAT(without(e.what(), FAKE_GOOD_PATH), HasSubstr("1.1"));
+  EXPECT_THAT(without(e.what(), FAKE_ABI_1_0_PATH), HasSubstr("1.0"));
+  EXPECT_THAT(without(e.what(), FAKE_ABI_1_0_PATH), HasSubstr("1.1"));
+}
+
+TEST(LoaderTest, AnOlderMinorAcceptedOnPurposeLacksOnlyWhatCameLater) {
+  Plugin plugin = Plugin::load(FAKE_ABI_1_0_PATH, /*required_minor=*/0);
+  EXPECT_EQ(plugin.api().cache_list, nullptr);
+  Options options;
+  options.job_id = "job";
+  options.tmp_dirs = {"/tmp"};
+  Manager manager = plugin.create(options);
+  try {
+    manager.cache_list();
+    FAIL() << "cache_list on an ABI 1.0 plugin";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.status(), PYENV_ERROR);
+    EXPECT_THAT(e.what(), HasSubstr("pyenv_cache_list needs a plugin of ABI 1.1"));
+    EXPECT_THAT(e.what(), HasSubstr("has 1.0"));
+  }
+}
+
+TEST(LoaderTest, ResolvesWhatAbi11Added) {
+  Plugin plugin = Plugin::load(FAKE_GOOD_PATH);
+  Options options;
+  options.job_id = "job";
+  options.tmp_dirs = {"/tmp"};
+  Manager manager = plugin.create(options);
+  EXPECT_EQ(manager.cache_list(), "{\"fake\": \"list\"}");
+  EXPECT_EQ(manager.cache_prune(), "{\"fake\": \"prune\"}");
+  EXPECT_EQ(manager.cache_remove("ab"), "{\"fake\": \"remove\"}");
+  manager.cache_warm();
 }
 
 TEST(LoaderTest, RefusesAPluginMissingAFunction) {

@@ -11,9 +11,11 @@
 //   std::cout << env.to_json();
 //
 // Loading: RTLD_NOW | RTLD_LOCAL. pyenv_abi_version() is checked before any other symbol is
-// touched: a plugin of another major, or of an older minor than this header, is refused
-// with a message naming both versions. Every symbol of the ABI is then resolved at once, so
-// a plugin missing one is refused at load, not at first use.
+// touched: a plugin of another major, or of an older minor than the host asks for (by
+// default this header's), is refused with a message naming both versions. Every symbol of
+// the plugin's ABI is then resolved at once, so a plugin missing one is refused at load, not
+// at first use. A host that accepts an older minor finds the later functions NULL in Api,
+// and the methods using them throw, naming the version they need.
 //
 // Lifetime: Plugin, Manager and Environment share ownership of the loaded library, so the
 // library is unloaded only after the last of them is destroyed; no handle can outlive it.
@@ -79,6 +81,11 @@ struct Api {
                                          void **, size_t *);
   void (*free)(void *);
   void (*interpreter_close)(pyenv_interpreter **);
+  // ABI 1.1; NULL when the plugin is 1.0 (loaded with required_minor 0).
+  pyenv_status (*cache_list)(pyenv_manager *, char **);
+  pyenv_status (*cache_warm)(pyenv_manager *);
+  pyenv_status (*cache_prune)(pyenv_manager *, uint64_t, uint64_t, char **);
+  pyenv_status (*cache_remove)(pyenv_manager *, const char *, char **);
 };
 
 namespace detail {
@@ -109,6 +116,25 @@ inline void check(const Library &lib, pyenv_status status) {
   if (status != PYENV_OK) throw Error(status, or_empty(lib.api.last_error()));
 }
 
+// A function of a later minor than the plugin has.
+template <class Fn>
+Fn *since(const Library &lib, Fn *fn, const char *name, uint32_t minor) {
+  if (fn == nullptr) {
+    throw Error(PYENV_ERROR, std::string(name) + " needs a plugin of ABI " +
+                                 std::to_string(PYENV_ABI_VERSION_MAJOR) + "." +
+                                 std::to_string(minor) + ", and " + lib.path + " has " +
+                                 version_text(lib.api.abi_version()));
+  }
+  return fn;
+}
+
+// Takes a string the plugin allocated, freeing it.
+inline std::string take_string(const Library &lib, char *text) {
+  std::string out = or_empty(text);
+  lib.api.free(text);
+  return out;
+}
+
 }  // namespace detail
 
 // What a task passes to create. Callbacks are kept alive by the Manager.
@@ -117,7 +143,7 @@ struct Options {
   std::vector<std::string> tmp_dirs;
   std::optional<std::string> config_file;
   std::optional<std::string> config_yaml;
-  std::vector<std::string> system_env;  // "KEY=VALUE"
+  std::vector<std::string> system_env;                      // "KEY=VALUE"
   std::function<void(int level, const char *message)> log;  // empty: warnings to stderr
   std::function<void(const char *phase, uint64_t done, uint64_t total)> progress;
 };
@@ -205,9 +231,7 @@ class Environment {
   std::optional<std::string> getenv(const std::string &key) const {
     return optional(api().environment_getenv(handle_.get(), key.c_str()));
   }
-  std::string to_json() const {
-    return detail::or_empty(api().environment_to_json(handle_.get()));
-  }
+  std::string to_json() const { return detail::or_empty(api().environment_to_json(handle_.get())); }
   const pyenv_environment *get() const { return handle_.get(); }
 
   // An interpreter handle for this environment; starts the process's CPython on first use.
@@ -270,6 +294,32 @@ class Manager {
 
   pyenv_manager *get() const { return handle_; }
 
+  // ABI 1.1: the calling user's cache, as this manager's configuration places it (pyenv.h).
+  // The manager need not be open. Each returns the plugin's JSON.
+  std::string cache_list() {
+    char *json = nullptr;
+    auto fn = detail::since(*lib_, lib_->api.cache_list, "pyenv_cache_list", 1);
+    detail::check(*lib_, fn(live(), &json));
+    return detail::take_string(*lib_, json);
+  }
+  void cache_warm() {
+    auto fn = detail::since(*lib_, lib_->api.cache_warm, "pyenv_cache_warm", 1);
+    detail::check(*lib_, fn(live()));
+  }
+  std::string cache_prune(uint64_t max_bytes = PYENV_CACHE_UNSET,
+                          uint64_t older_than_ms = PYENV_CACHE_UNSET) {
+    char *json = nullptr;
+    auto fn = detail::since(*lib_, lib_->api.cache_prune, "pyenv_cache_prune", 1);
+    detail::check(*lib_, fn(live(), max_bytes, older_than_ms, &json));
+    return detail::take_string(*lib_, json);
+  }
+  std::string cache_remove(const std::string &key_prefix) {
+    char *json = nullptr;
+    auto fn = detail::since(*lib_, lib_->api.cache_remove, "pyenv_cache_remove", 1);
+    detail::check(*lib_, fn(live(), key_prefix.c_str(), &json));
+    return detail::take_string(*lib_, json);
+  }
+
  private:
   friend class Plugin;
   struct Callbacks {
@@ -297,8 +347,7 @@ class Plugin {
   // Loads the plugin at `path` and checks its ABI: the same major as this header and a
   // minor of at least `required_minor`. Throws Error(PYENV_ERROR) when it cannot be loaded,
   // has another ABI, or lacks a function.
-  static Plugin load(const std::string &path,
-                     uint32_t required_minor = PYENV_ABI_VERSION_MINOR) {
+  static Plugin load(const std::string &path, uint32_t required_minor = PYENV_ABI_VERSION_MINOR) {
     auto lib = std::make_shared<detail::Library>();
     lib->path = path;
     try {
@@ -329,8 +378,7 @@ class Plugin {
     detail::resolve(*lib, a.environment_exec_type, "pyenv_environment_exec_type");
     detail::resolve(*lib, a.environment_python_exec, "pyenv_environment_python_exec");
     detail::resolve(*lib, a.environment_python_home, "pyenv_environment_python_home");
-    detail::resolve(*lib, a.environment_working_directory,
-                    "pyenv_environment_working_directory");
+    detail::resolve(*lib, a.environment_working_directory, "pyenv_environment_working_directory");
     detail::resolve(*lib, a.environment_path_count, "pyenv_environment_path_count");
     detail::resolve(*lib, a.environment_path_at, "pyenv_environment_path_at");
     detail::resolve(*lib, a.environment_var_count, "pyenv_environment_var_count");
@@ -344,6 +392,12 @@ class Plugin {
     detail::resolve(*lib, a.interpreter_call_bytes, "pyenv_interpreter_call_bytes");
     detail::resolve(*lib, a.free, "pyenv_free");
     detail::resolve(*lib, a.interpreter_close, "pyenv_interpreter_close");
+    if ((found & 0xffffu) >= 1) {
+      detail::resolve(*lib, a.cache_list, "pyenv_cache_list");
+      detail::resolve(*lib, a.cache_warm, "pyenv_cache_warm");
+      detail::resolve(*lib, a.cache_prune, "pyenv_cache_prune");
+      detail::resolve(*lib, a.cache_remove, "pyenv_cache_remove");
+    }
     return Plugin(std::move(lib));
   }
 

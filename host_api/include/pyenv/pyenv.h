@@ -1,12 +1,12 @@
 /*
- * pyenv.h - the C ABI of libpyenv, version 1.0.
+ * pyenv.h - the C ABI of libpyenv, version 1.1.
  *
  * libpyenv prepares the Python environment of a streaming job's operator tasks. A host
  * loads libpyenv.so with dlopen, resolves these functions with dlsym, and for each task:
  * pyenv_create -> pyenv_open -> pyenv_create_environment -> ... -> pyenv_close.
  *
  * Names. Every exported symbol, type and macro starts with `pyenv_` / `PYENV_`. The plugin
- * exports nothing else (version node PYENV_1.0).
+ * exports nothing else (version nodes PYENV_1.0 and, for what 1.1 added, PYENV_1.1).
  *
  * Compatibility. pyenv_abi_version() returns (MAJOR << 16) | MINOR of the loaded plugin.
  * Functions and struct fields are only ever appended, which bumps the minor; any change
@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define PYENV_ABI_VERSION_MAJOR 1
-#define PYENV_ABI_VERSION_MINOR 0
+#define PYENV_ABI_VERSION_MINOR 1
 #define PYENV_ABI_VERSION ((uint32_t)((PYENV_ABI_VERSION_MAJOR << 16) | PYENV_ABI_VERSION_MINOR))
 
 /** Result of every fallible call. */
@@ -258,6 +258,81 @@ void pyenv_free(void *p);
  * NULL or *NULL: nothing happens.
  */
 void pyenv_interpreter_close(pyenv_interpreter **interp);
+
+/*
+ * ABI 1.1: the calling user's archive cache.
+ *
+ * Extracted archives and requirements installs are kept once per machine and user in a
+ * cache: `pyenv.cache.dir`, or by default `<first usable tmp dir>/pyenv-cache-<uid>`. It is
+ * used only when nobody else can write it: a real directory (not a symbolic link), owned by
+ * the effective uid, not writable by group or others, below directories only that user or
+ * root can write; the same holds for everything in it that is read back. A default
+ * directory that fails this makes pyenv_open warn and extract privately; a configured one
+ * makes it fail with PYENV_EIO, naming the directory and what to do.
+ *
+ * These functions operate that cache for operators (pyenv-host cache list|warm|prune|rm).
+ * They take a manager only for its configuration, tmp dirs and log callback: it need not be
+ * open, and nothing of a task is staged. They take the same locks as jobs, so they are
+ * safe while jobs run, in this process or others; an entry a job holds is never removed.
+ * Where the cache cannot be trusted they fail with PYENV_EIO (they never fall back).
+ *
+ * Results are JSON, freed with pyenv_free. An entry is {"key": "<64 hex digits: SHA-256 of
+ * the archive, or of what decides a requirements install>", "kind": "archive" |
+ * "requirements", "bytes": <on disk>, "last_use_ms": <ms since the epoch>, "in_use":
+ * <processes holding it now>, "locks": <task locks held on it>, "sources": ["<path it was
+ * last opened from>", ... newest first]}.
+ */
+
+/** "No value" for the uint64_t arguments of pyenv_cache_prune. */
+#define PYENV_CACHE_UNSET UINT64_MAX
+
+/**
+ * Lists the cache's entries.
+ * @param[out] out_json {"dir": "<cache dir>", "entries": [entry...] (least recently used
+ *        first), "total_bytes": N, "in_use_bytes": N}; NULL on failure.
+ * @return PYENV_OK; PYENV_EIO when the cache cannot be trusted or read; PYENV_ECONFIG when
+ *         pyenv.cache.enabled is false.
+ * Ownership: *out_json is freed with pyenv_free.
+ * Thread-safety: any thread; the manager is only read.
+ */
+pyenv_status pyenv_cache_list(pyenv_manager *manager, char **out_json);
+
+/**
+ * Warms the cache for the manager's job: extracts its archives and installs its
+ * requirements into the cache without staging a task, so that a job opened afterwards
+ * finds them all there (cache hits). Progress goes to the manager's progress callback.
+ * With requirements, pip runs in a temporary base directory, removed when it is done.
+ * @return PYENV_OK; PYENV_ECONFIG when pyenv.cache.enabled is false or a path is missing;
+ *         PYENV_EIO, PYENV_EARCHIVE, PYENV_EPYTHON as pyenv_open would.
+ * Thread-safety: any thread; the manager is only read.
+ */
+pyenv_status pyenv_cache_warm(pyenv_manager *manager);
+
+/**
+ * Evicts unused entries: those last used more than `older_than_ms` ago, then, least
+ * recently used first, while the cache holds more than `max_bytes`. An entry in use is
+ * never evicted.
+ * @param max_bytes the size to bring the cache under, or PYENV_CACHE_UNSET: no size bound
+ *        when `older_than_ms` is given, else the configured pyenv.cache.max-bytes.
+ * @param older_than_ms the age (since last use) beyond which entries go, or
+ *        PYENV_CACHE_UNSET for none.
+ * @param[out] out_json {"dir", "removed": [entry...], "freed_bytes": N, "in_use": [entry...]
+ *        (entries that would have gone but are in use), "remaining_bytes": N}.
+ * @return PYENV_OK; PYENV_EIO, PYENV_ECONFIG as pyenv_cache_list.
+ * Ownership: *out_json is freed with pyenv_free.
+ */
+pyenv_status pyenv_cache_prune(pyenv_manager *manager, uint64_t max_bytes, uint64_t older_than_ms,
+                               char **out_json);
+
+/**
+ * Removes the entry whose key starts with `key_prefix` (hex digits, as `list` shows them).
+ * @param[out] out_json {"dir", "removed": [entry], "freed_bytes": N}.
+ * @return PYENV_OK; PYENV_EINVAL when no key, or more than one, starts with the prefix (the
+ *         message lists them); PYENV_ESTATE when the entry is in use (the message names it
+ *         and its holders); PYENV_EIO, PYENV_ECONFIG as pyenv_cache_list.
+ * Ownership: *out_json is freed with pyenv_free.
+ */
+pyenv_status pyenv_cache_remove(pyenv_manager *manager, const char *key_prefix, char **out_json);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@
  *   FAKE_ABI_VERSION    what pyenv_abi_version() returns (default: this header's version)
  *   FAKE_OMIT_OPEN      do not export pyenv_open
  *   FAKE_CREATE_FAILS   pyenv_create fails with PYENV_ECONFIG and a specific message
+ *   FAKE_ABI_1_0        a plugin of ABI 1.0: what 1.1 added is not exported
  * Otherwise it is a working plugin whose environment echoes the options it was given, so
  * the loader tests can check what host.hpp passed through.
  */
@@ -14,7 +15,11 @@
 #define FAKE_EXPORT __attribute__((visibility("default")))
 
 #ifndef FAKE_ABI_VERSION
+#ifdef FAKE_ABI_1_0
+#define FAKE_ABI_VERSION (1u << 16)
+#else
 #define FAKE_ABI_VERSION PYENV_ABI_VERSION
+#endif
 #endif
 
 /* The message of FAKE_CREATE_FAILS: tests compare against it verbatim. */
@@ -218,3 +223,38 @@ FAKE_EXPORT void pyenv_free(void *p) { free(p); }
 FAKE_EXPORT void pyenv_interpreter_close(pyenv_interpreter **interp) {
   if (interp) *interp = NULL;
 }
+
+#ifndef FAKE_ABI_1_0
+/* ABI 1.1: the cache functions answer with a JSON naming themselves. */
+static pyenv_status fake_json(const char *text, char **out) {
+  *out = malloc(strlen(text) + 1);
+  if (*out == NULL) return fail(PYENV_ENOMEM, "fake: no memory");
+  strcpy(*out, text);
+  return PYENV_OK;
+}
+
+FAKE_EXPORT pyenv_status pyenv_cache_list(pyenv_manager *manager, char **out_json) {
+  (void)manager;
+  return fake_json("{\"fake\": \"list\"}", out_json);
+}
+
+FAKE_EXPORT pyenv_status pyenv_cache_warm(pyenv_manager *manager) {
+  (void)manager;
+  return PYENV_OK;
+}
+
+FAKE_EXPORT pyenv_status pyenv_cache_prune(pyenv_manager *manager, uint64_t max_bytes,
+                                           uint64_t older_than_ms, char **out_json) {
+  (void)manager;
+  (void)max_bytes;
+  (void)older_than_ms;
+  return fake_json("{\"fake\": \"prune\"}", out_json);
+}
+
+FAKE_EXPORT pyenv_status pyenv_cache_remove(pyenv_manager *manager, const char *key_prefix,
+                                            char **out_json) {
+  (void)manager;
+  (void)key_prefix;
+  return fake_json("{\"fake\": \"remove\"}", out_json);
+}
+#endif
