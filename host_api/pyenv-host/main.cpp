@@ -1,6 +1,5 @@
 // pyenv-host: the reference host. It loads libpyenv through host.hpp exactly as a host
 // runtime would, so it is both the demo and the proof that the public contract suffices.
-#include <pyenv/host.hpp>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,22 +7,25 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <optional>
+#include <pyenv/host.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
-extern char **environ;
+#include "cache_command.hpp"
+#include "common.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using namespace pyenv_host;
 
 const char kUsage[] = R"(usage: pyenv-host [COMMAND] [options]
 
@@ -34,6 +36,8 @@ commands:
   run       prepare the environment, start its embedded Python, and call a function on
             each newline-delimited record from N host threads; results go to stdout in
             input order, a summary (records, seconds, records/s) to stderr
+  cache     list, warm, prune or rm the calling user's cache of extracted archives
+            (`pyenv-host cache --help`)
   (none)    the bundled example: its environment, then `run` over its bundled records
 
 options:
@@ -63,17 +67,12 @@ struct Args {
   std::optional<std::string> input;
 };
 
-[[noreturn]] void usage_error(const std::string &message) {
-  std::cerr << "pyenv-host: " << message << "\n\n" << kUsage;
-  std::exit(2);
-}
-
 Args parse_args(int argc, char **argv) {
   Args args;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(arg + " needs a value");
+      if (i + 1 >= argc) usage_error(arg + " needs a value", kUsage);
       return argv[++i];
     };
     if (arg == "-h" || arg == "--help") {
@@ -88,7 +87,7 @@ Args parse_args(int argc, char **argv) {
       char *end = nullptr;
       const unsigned long threads = std::strtoul(n.c_str(), &end, 10);
       if (end == n.c_str() || *end != '\0' || threads == 0 || threads > 256) {
-        usage_error("--threads takes a number from 1 to 256, got " + n);
+        usage_error("--threads takes a number from 1 to 256, got " + n, kUsage);
       }
       args.threads = static_cast<unsigned>(threads);
     } else if (arg == "--input") {
@@ -104,33 +103,12 @@ Args parse_args(int argc, char **argv) {
     } else if (arg == "--verbose") {
       args.verbose = true;
     } else {
-      usage_error("unknown argument " + arg);
+      usage_error("unknown argument " + arg, kUsage);
     }
   }
-  if (args.command == "run" && args.function.empty()) usage_error("run needs --function");
+  if (args.command == "run" && args.function.empty()) usage_error("run needs --function", kUsage);
   return args;
 }
-
-fs::path self_dir() {
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::current_path() : exe.parent_path();
-}
-
-std::string find_plugin(const Args &args) {
-  if (args.plugin) return *args.plugin;
-  if (const char *env = std::getenv("PYENV_PLUGIN"); env && *env) return env;
-  const fs::path candidates[] = {self_dir() / "libpyenv.so",
-                                 self_dir() / ".." / "lib" / "pyenv" / "libpyenv.so"};
-  for (const fs::path &candidate : candidates) {
-    if (fs::exists(candidate)) return candidate.lexically_normal().string();
-  }
-  std::cerr << "pyenv-host: libpyenv.so not found next to " << self_dir().string()
-            << " nor in ../lib/pyenv/; pass --plugin PATH\n";
-  std::exit(2);
-}
-
-fs::path examples_dir() { return self_dir() / ".." / "share" / "pyenv" / "examples"; }
 
 std::string find_example() {
   fs::path example = examples_dir() / "example.yaml";
@@ -142,53 +120,10 @@ std::string find_example() {
   return example.lexically_normal().string();
 }
 
-// On a terminal, one self-overwriting status line on stderr; otherwise nothing.
-class ProgressLine {
- public:
-  ProgressLine() : enabled_(::isatty(STDOUT_FILENO) && ::isatty(STDERR_FILENO)) {}
-  ~ProgressLine() { clear(); }
-  void update(const char *phase, uint64_t done, uint64_t total) {
-    if (!enabled_) return;
-    std::fprintf(stderr, "\r\033[K%s: %llu", phase, static_cast<unsigned long long>(done));
-    if (total > 0) std::fprintf(stderr, " / %llu", static_cast<unsigned long long>(total));
-    std::fflush(stderr);
-    shown_ = true;
-  }
-  void clear() {
-    if (!shown_) return;
-    std::fprintf(stderr, "\r\033[K");
-    std::fflush(stderr);
-    shown_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-};
-
 pyenv::host::Manager create_manager(const Args &args, const pyenv::host::Plugin &plugin,
                                     ProgressLine &progress) {
-  pyenv::host::Options options;
-  options.job_id = args.job_id;
-  options.tmp_dirs = args.tmp_dirs;
-  if (options.tmp_dirs.empty()) {
-    const char *tmp = std::getenv("TMPDIR");
-    options.tmp_dirs.push_back(tmp && *tmp ? tmp : "/tmp");
-  }
+  pyenv::host::Options options = host_options(args.job_id, args.tmp_dirs, args.verbose, progress);
   options.config_file = args.config ? *args.config : find_example();
-  for (char **e = environ; *e != nullptr; ++e) {
-    if (std::strchr(*e, '=') != nullptr && **e != '=') options.system_env.emplace_back(*e);
-  }
-  const int min_level = args.verbose ? 1 : 2;
-  options.log = [&progress, min_level](int level, const char *message) {
-    if (level < min_level) return;
-    progress.clear();
-    static const char *const kNames[] = {"debug", "info", "warn", "error"};
-    std::fprintf(stderr, "pyenv %s: %s\n", kNames[level & 3], message);
-  };
-  options.progress = [&progress](const char *phase, uint64_t done, uint64_t total) {
-    progress.update(phase, done, total);
-  };
   return plugin.create(options);
 }
 
@@ -199,7 +134,7 @@ struct OpenTask {
 };
 
 OpenTask open_task(const Args &args, ProgressLine &progress) {
-  pyenv::host::Plugin plugin = pyenv::host::Plugin::load(find_plugin(args));
+  pyenv::host::Plugin plugin = pyenv::host::Plugin::load(find_plugin(args.plugin));
   pyenv::host::Manager manager = create_manager(args, plugin, progress);
   manager.open();
   pyenv::host::Environment environment = manager.create_environment();
@@ -294,8 +229,9 @@ int run(const Args &args) {
 }  // namespace
 
 int main(int argc, char **argv) {
-  Args args = parse_args(argc, argv);
   try {
+    if (argc > 1 && std::string(argv[1]) == "cache") return run_cache(argc, argv);
+    Args args = parse_args(argc, argv);
     return run(args);
   } catch (const pyenv::host::Error &e) {
     std::cerr << "pyenv-host: " << e.what() << " (status " << e.status() << ")\n";

@@ -63,8 +63,8 @@ std::string cache_prune_json(const Config &config, const std::vector<fs::path> &
   if (older_than) age = *older_than;
   const cache::ArchiveCache::Pruned pruned = cache->prune(budget, age);
   uint64_t freed = 0;
-  return "{\"dir\": " + json_string(cache->dir().string()) +
-         ", \"removed\": " + entries_json(pruned.removed, &freed) +
+  const std::string removed = entries_json(pruned.removed, &freed);
+  return "{\"dir\": " + json_string(cache->dir().string()) + ", \"removed\": " + removed +
          ", \"freed_bytes\": " + std::to_string(freed) +
          ", \"in_use\": " + entries_json(pruned.in_use, nullptr) +
          ", \"remaining_bytes\": " + std::to_string(pruned.remaining_bytes) + "}";
