@@ -1,0 +1,179 @@
+package org.libpyenv;
+
+import java.lang.ref.Cleaner;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A handle onto the process's embedded CPython, shaped like pemja's {@code PythonInterpreter}:
+ * {@link #exec} runs statements in the handle's own globals, {@link #invoke} calls a function
+ * with Java values, {@link #callJson} with JSON text, and {@link #callBytes} is the hot path
+ * for records.
+ *
+ * <p>Callables are {@code "package.module:function"} (imported on first use) or a name bound
+ * in this handle's globals. Any Java thread may call any handle at any time: each call takes
+ * the GIL on the calling thread and no Java lock is held while Python runs. {@link #close()}
+ * may come from any thread, also while calls run: they finish, later calls throw ESTATE, and
+ * the handle is released after the last one.
+ */
+public final class PythonInterpreter implements AutoCloseable {
+  private final NativeHandle handle;
+  private final Cleaner.Cleanable cleanable;
+  // The last callable's C string: a record stream calls one function over and over.
+  private volatile EncodedName lastName = new EncodedName("", new byte[] {0});
+
+  PythonInterpreter(long interpreter) {
+    handle = new NativeHandle(interpreter, Native::closeInterpreter, "the PythonInterpreter");
+    cleanable = Cleaners.CLEANER.register(this, handle::close);
+  }
+
+  /**
+   * Runs Python statements in this handle's globals.
+   *
+   * @throws PyenvException EPYTHON with the traceback
+   */
+  public void exec(String code) {
+    byte[] text = CStrings.encode(Objects.requireNonNull(code, "code"), "code");
+    long interpreter = handle.acquire();
+    try {
+      Native.exec(interpreter, text);
+    } finally {
+      handle.release();
+    }
+  }
+
+  /**
+   * Calls {@code callable} with Java values as positional arguments and returns its result.
+   * Values go both ways as JSON: null, Boolean, Long (any integral Number; BigInteger beyond
+   * long), Double (Float and Double in; NaN and infinities as Python writes them), String,
+   * List (any Iterable or array in) and Map with String keys.
+   *
+   * @throws PyenvException EINVAL for an argument with no JSON form; EPYTHON when the call
+   *     raises or its result has no JSON form
+   */
+  public Object invoke(String callable, Object... args) {
+    return Json.decode(callJson(callable, Json.encodeArguments(args)));
+  }
+
+  /**
+   * Calls {@code callable} with a JSON array of positional arguments (null or "" for none)
+   * and returns the result as JSON.
+   */
+  public String callJson(String callable, String argsJson) {
+    byte[] name = name(callable);
+    byte[] args = CStrings.encode(argsJson, "argsJson");
+    long interpreter = handle.acquire();
+    try {
+      return CStrings.decode(Native.callJson(interpreter, name, args));
+    } finally {
+      handle.release();
+    }
+  }
+
+  /**
+   * Calls {@code callable} with one bytes argument; its result is bytes (a str result comes
+   * back as UTF-8).
+   */
+  public byte[] callBytes(String callable, byte[] record) {
+    Objects.requireNonNull(record, "record");
+    return callBytes(callable, record, 0, record.length);
+  }
+
+  /** The same, with {@code length} bytes of {@code record} from {@code offset}. */
+  public byte[] callBytes(String callable, byte[] record, int offset, int length) {
+    Objects.requireNonNull(record, "record");
+    Objects.checkFromIndexSize(offset, length, record.length);
+    byte[] name = name(callable);
+    long interpreter = handle.acquire();
+    try {
+      return Native.callBytes(interpreter, name, record, offset, length);
+    } finally {
+      handle.release();
+    }
+  }
+
+  /**
+   * The same with the bytes between {@code record}'s position and limit, read in place when
+   * it is a direct buffer (no copy). On success the buffer's position moves to its limit, as a
+   * channel's write does; on failure it stays.
+   */
+  public byte[] callBytes(String callable, ByteBuffer record) {
+    Objects.requireNonNull(record, "record");
+    int position = record.position();
+    int length = record.remaining();
+    byte[] out;
+    if (record.isDirect()) {
+      byte[] name = name(callable);
+      long interpreter = handle.acquire();
+      try {
+        out = Native.callBytesDirect(interpreter, name, record, position, length);
+      } finally {
+        handle.release();
+      }
+    } else if (record.hasArray()) {
+      out = callBytes(callable, record.array(), record.arrayOffset() + position, length);
+    } else {
+      byte[] copy = new byte[length];
+      record.duplicate().get(copy);
+      out = callBytes(callable, copy, 0, length);
+    }
+    record.position(position + length);
+    return out;
+  }
+
+  /**
+   * What Python this handle runs: version, implementation, free-threaded or not, whether the
+   * GIL is enabled, prefix, executable and libpython path ({@code pyenv_interpreter_info}).
+   *
+   * @throws PyenvException ERROR when the plugin lacks pyenv_interpreter_info (ABI 1.0)
+   */
+  @SuppressWarnings("unchecked")
+  public Map<String, Object> info() {
+    long interpreter = handle.acquire();
+    String json;
+    try {
+      json = CStrings.decode(Native.interpreterInfo(interpreter));
+    } finally {
+      handle.release();
+    }
+    Object value = Json.decode(json);
+    if (!(value instanceof Map)) {
+      throw new PyenvException(
+          PyenvStatus.ERROR, "pyenv_interpreter_info returned no JSON object: " + json);
+    }
+    return (Map<String, Object>) value;
+  }
+
+  /**
+   * Releases the handle (after the calls in progress); its environment's paths leave
+   * sys.path with the last handle. Closing again does nothing.
+   */
+  @Override
+  public void close() {
+    cleanable.clean();
+  }
+
+  public boolean isClosed() {
+    return handle.isClosed();
+  }
+
+  private byte[] name(String callable) {
+    Objects.requireNonNull(callable, "callable");
+    EncodedName last = lastName;
+    if (last.name == callable || last.name.equals(callable)) return last.bytes;
+    EncodedName fresh = new EncodedName(callable, CStrings.encode(callable, "callable"));
+    lastName = fresh;
+    return fresh.bytes;
+  }
+
+  private static final class EncodedName {
+    final String name;
+    final byte[] bytes;
+
+    EncodedName(String name, byte[] bytes) {
+      this.name = name;
+      this.bytes = bytes;
+    }
+  }
+}
