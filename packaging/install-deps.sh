@@ -13,4 +13,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   python3 python3-dev python3-pip python3-venv \
   zip unzip libarchive-tools \
   dpkg-dev file abigail-tools \
+  openjdk-17-jdk-headless junit5 \
   clang libclang-rt-14-dev >/dev/null
