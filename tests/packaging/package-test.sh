@@ -3,7 +3,8 @@
 # into a temporary root (so the package config and pyenv.pc must be relocatable), and the
 # example host of packaging/example-host is built against that root with CMake
 # (find_package(pyenv)) and with pkg-config, then run. A C++ host using pyenv::host and the
-# packaged pyenv-host are run too, and the TGZ is checked the same way.
+# packaged pyenv-host are run too, and the TGZ is checked the same way; so is the Java
+# binding when the build has it (a Java host and the operator example, against the jar).
 # usage: package-test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1
@@ -137,6 +138,66 @@ tgz_prefix=$(dirname "$(dirname "$(find "$work/tgz" -path '*/bin/pyenv-host')")"
 expect_in '"python_exec": "python3"' "$work/tgz-host.out"
 [ "$(PKG_CONFIG_PATH=$tgz_prefix/lib/pkgconfig pkg-config --variable=plugin pyenv)" -ef \
   "$tgz_prefix/lib/pyenv/libpyenv.so" ] || fail "pyenv.pc of the TGZ does not name its plugin"
+
+# The Java binding, when this build made it: pyenv.jar finds libpyenv_jni.so and the plugin
+# from its own location in the unpacked root, with nothing on java.library.path.
+if [ -e "$build/bin/pyenv.jar" ]; then
+  step "Java: pyenv.jar and libpyenv_jni.so through the package, a Java host, the operator example"
+  for f in share/java/pyenv.jar lib/pyenv/libpyenv_jni.so \
+           share/pyenv/examples/java-operator/FlinkStyleOperator.java; do
+    [ -e "$prefix/$f" ] || fail "the package lacks /usr/$f"
+  done
+  jar=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --variable=jar pyenv)
+  [ "$jar" -ef "$prefix/share/java/pyenv.jar" ] || fail "pyenv.pc names jar $jar"
+  mkdir -p "$work/java-cmake-src"
+  cat >"$work/java-cmake-src/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.16)
+project(java_host NONE)
+find_package(pyenv REQUIRED COMPONENTS java)
+message(STATUS "PYENV_JAR=${PYENV_JAR}")
+CMAKE
+  "$cmake" -S "$work/java-cmake-src" -B "$work/java-cmake" -DCMAKE_PREFIX_PATH="$prefix" \
+    >"$work/java-cmake.out" 2>&1 || { cat "$work/java-cmake.out" >&2; fail "find_package(pyenv COMPONENTS java)"; }
+  expect_in "PYENV_JAR=$prefix/share/java/pyenv.jar" "$work/java-cmake.out"
+
+  mkdir -p "$work/java-host"
+  cat >"$work/java-host/Host.java" <<'JAVA'
+import java.util.Map;
+import org.libpyenv.*;
+public class Host {
+  public static void main(String[] args) {
+    System.out.println("plugin " + Pyenv.pluginPath());
+    try (PythonEnvironmentManager manager = PythonEnvironmentManager.fromConfigFile(
+            "java-host", new String[] {args[1]}, Map.of(), java.nio.file.Path.of(args[0]))) {
+      manager.open();
+      try (EmbeddedPythonEnvironment env = manager.createEnvironment();
+          PythonInterpreter python = env.getInterpreter()) {
+        System.out.println(env.toJson());
+        System.out.println("count = " + new String(python.callBytes("wordcount:count_words",
+            "three small words".getBytes())));
+      }
+    }
+  }
+}
+JAVA
+  quiet "${JAVAC:-javac}" -cp "$jar" -d "$work/java-host" "$work/java-host/Host.java"
+  "${JAVA:-java}" -Xcheck:jni -cp "$jar:$work/java-host" Host "$examples/example.yaml" "$TMPDIR" \
+    >"$work/java-host.out" 2>"$work/java-host.err" ||
+    { cat "$work/java-host.err" >&2; fail "the Java host failed"; }
+  cat "$work/java-host.out"
+  expect_in "plugin $prefix/lib/pyenv/libpyenv.so" "$work/java-host.out"
+  expect_in "count = 3" "$work/java-host.out"
+
+  mkdir -p "$work/java-operator"
+  quiet "${JAVAC:-javac}" -cp "$jar" -d "$work/java-operator" \
+    "$examples/java-operator/FlinkStyleOperator.java"
+  "${JAVA:-java}" -cp "$jar:$work/java-operator" FlinkStyleOperator "$examples/example.yaml" \
+    "$examples/example/records.txt" "$TMPDIR" >"$work/java-operator.out" 2>&1 ||
+    { cat "$work/java-operator.out" >&2; fail "the Java operator example failed"; }
+  expect_in "OK" "$work/java-operator.out"
+else
+  echo "== Java: the binding is not built in $build (no JDK found): not checked"
+fi
 
 [ -z "$(ls -A "$TMPDIR" | grep python-dist- || true)" ] || fail "base directories left behind"
 echo "OK"
