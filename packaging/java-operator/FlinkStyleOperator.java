@@ -219,7 +219,10 @@ public final class FlinkStyleOperator {
     zero.restart.release();
     one.restart.release();
     String fresh = zero.awaitOpened();
-    ok &= check(one.awaitOpened().equals(fresh) && !fresh.equals(shared), "the job reopened in " + fresh);
+    ok &=
+        check(
+            one.awaitOpened().equals(fresh) && !fresh.equals(shared),
+            "the job reopened in " + fresh);
     emit(lines, 500, zero, one);
     zero.input.add(END);
     one.input.add(END);

@@ -36,6 +36,10 @@ class RecordCopy {
   char *data_;
 };
 
+// org.libpyenv.CallScratch's layout: the result's length, the callable, the data.
+constexpr size_t kScratchName = 8;
+constexpr size_t kScratchData = 8 + 248;
+
 // A result the plugin allocated, freed with pyenv_free whatever happens.
 struct PluginMemory {
   void *p = nullptr;
@@ -326,20 +330,35 @@ JNIEXPORT jbyteArray JNICALL Java_org_libpyenv_Native_callBytes(JNIEnv *env, jcl
   });
 }
 
-JNIEXPORT jbyteArray JNICALL Java_org_libpyenv_Native_callBytesDirect(JNIEnv *env, jclass,
-                                                                      jlong interpreter,
-                                                                      jbyteArray callable,
-                                                                      jobject record, jint offset,
-                                                                      jint length) {
+JNIEXPORT jlong JNICALL Java_org_libpyenv_Native_address(JNIEnv *env, jclass, jobject buffer) {
+  void *address = env->GetDirectBufferAddress(buffer);
+  if (address == nullptr) throw_status(env, PYENV_EINVAL, "libpyenv_jni: not a direct buffer");
+  return to_handle(address);
+}
+
+// No JNI function is called unless the call fails or its result is large: the callable and the
+// record are read where Java put them (CallScratch, or a direct buffer the plugin reads in
+// place, which the garbage collector never moves), the result goes back into the scratch.
+JNIEXPORT jbyteArray JNICALL Java_org_libpyenv_Native_callBytesScratch(JNIEnv *env, jclass,
+                                                                       jlong interpreter,
+                                                                       jlong scratch, jlong record,
+                                                                       jint length, jint capacity) {
   return guard(env, static_cast<jbyteArray>(nullptr), [&]() -> jbyteArray {
-    auto *base = static_cast<const char *>(env->GetDirectBufferAddress(record));
-    const jlong capacity = env->GetDirectBufferCapacity(record);
-    if (base == nullptr || offset < 0 || length < 0 || offset + jlong{length} > capacity) {
-      throw_status(env, PYENV_EINVAL, "libpyenv_jni: not a direct buffer, or out of its bounds");
+    auto *base = from_handle<char>(scratch);
+    PluginMemory out;
+    size_t size = 0;
+    const pyenv_status status = plugin().interpreter_call_bytes(
+        from_handle<pyenv_interpreter>(interpreter), base + kScratchName,
+        from_handle<const char>(record), static_cast<size_t>(length), &out.p, &size);
+    if (status != PYENV_OK) {
+      throw_failed(env, status);
       return nullptr;
     }
-    // The buffer's memory is not moved by the garbage collector: the plugin reads it in place.
-    return call_bytes(env, interpreter, callable, base + offset, length);
+    if (size > static_cast<size_t>(capacity)) return new_bytes(env, out.p, size);
+    std::memcpy(base + kScratchData, out.p, size);
+    const int64_t result_size = static_cast<int64_t>(size);
+    std::memcpy(base, &result_size, sizeof result_size);
+    return nullptr;
   });
 }
 

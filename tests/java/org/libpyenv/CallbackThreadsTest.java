@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
  */
 class CallbackThreadsTest {
   private static PythonEnvironmentManager manager() {
-    return new PythonEnvironmentManager(Fixture.newJobId(), new String[] {"/nonexistent"}, Map.of(), null);
+    return new PythonEnvironmentManager(
+        Fixture.newJobId(), new String[] {"/nonexistent"}, Map.of(), null);
   }
 
   private static long liveWorkerThreads() {

@@ -34,7 +34,8 @@ class ConformanceTest {
 
   @Test
   void C1_executable() throws Exception {
-    try (PythonEnvironmentManager manager = fixture.create("python.executable: /usr/local/bin/python\n")) {
+    try (PythonEnvironmentManager manager =
+        fixture.create("python.executable: /usr/local/bin/python\n")) {
       manager.open();
       Path B = fixture.baseDir();
       try (EmbeddedPythonEnvironment env = manager.createEnvironment()) {
@@ -82,7 +83,9 @@ class ConformanceTest {
       assertArrayEquals(
           Fixture.bytes(5, 2), Files.readAllBytes(F.resolve("zip0/test_zip/zipDir0/zipfile1")));
       assertArrayEquals(new byte[] {2}, Files.readAllBytes(F.resolve("file2/test_file2.egg")));
-      assertEquals(Fixture.relativeTree(T.resolve("dir0")), Fixture.relativeTree(F.resolve("dir0/test_dir")));
+      assertEquals(
+          Fixture.relativeTree(T.resolve("dir0")),
+          Fixture.relativeTree(F.resolve("dir0/test_dir")));
       assertArrayEquals(new byte[] {1}, Files.readAllBytes(F.resolve("dir0/test_dir/file1")));
     }
   }
@@ -108,8 +111,10 @@ class ConformanceTest {
         assertEquals(W.resolve("py312.zip").toString(), env.getConfig().getPythonHome());
         assertEquals(W.resolve("py312.zip/bin/python").toString(), env.getConfig().getPythonExec());
       }
-      assertArrayEquals(Fixture.bytes(5, 1), Files.readAllBytes(W.resolve("py312.zip/zipDir0/zipfile0")));
-      assertArrayEquals(Fixture.bytes(5, 2), Files.readAllBytes(W.resolve("py312/zipDir1/zipfile1")));
+      assertArrayEquals(
+          Fixture.bytes(5, 1), Files.readAllBytes(W.resolve("py312.zip/zipDir0/zipfile0")));
+      assertArrayEquals(
+          Fixture.bytes(5, 2), Files.readAllBytes(W.resolve("py312/zipDir1/zipfile1")));
       assertEquals("rwx--x--x", Fixture.mode(W.resolve("py312.zip/zipDir0/zipfile0")));
       assertEquals("rw-r--r--", Fixture.mode(W.resolve("py312.zip/zipDir0/zipfile1")));
       assertEquals("rwx--x--x", Fixture.mode(W.resolve("py312/zipDir1/zipfile0")));

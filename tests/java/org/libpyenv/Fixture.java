@@ -96,7 +96,8 @@ final class Fixture implements AutoCloseable {
 
   /** CONFORMANCE.md's basic env for base dir B. */
   static Map<String, String> basicEnv(Path B, String python) {
-    return Map.of("python", python, "BOOT_LOG_DIR", B.toString(), "PYFLINK_GATEWAY_DISABLED", "true");
+    return Map.of(
+        "python", python, "BOOT_LOG_DIR", B.toString(), "PYFLINK_GATEWAY_DISABLED", "true");
   }
 
   /** Every path below `root` (a link to a directory is followed, as a staged one may be). */

@@ -105,6 +105,16 @@ class InterpreterTest {
       byte[] upper = python.callBytes("records:upper", large);
       assertEquals(large.length, upper.length);
       assertEquals('A', upper[upper.length - 1]);
+      // A small record with a result larger than the calling thread's scratch buffer, and a
+      // callable too long for it: the binding's other paths.
+      python.exec("def grow(record):\n    return record * 40000\n");
+      byte[] grown = python.callBytes("grow", "ab".getBytes());
+      assertEquals(80000, grown.length);
+      assertEquals("abab", new String(grown, 79996, 4));
+      String longName = "f" + "x".repeat(300);
+      python.exec(longName + " = grow\n");
+      assertEquals(80000, python.callBytes(longName, "ab".getBytes()).length);
+      assertEquals(80000, python.callBytes(longName, ByteBuffer.wrap("ab".getBytes())).length);
       PyenvException nul =
           Fixture.expect(PyenvStatus.EINVAL, () -> python.callBytes("records:\0upper", record));
       assertTrue(nul.getMessage().contains("callable"), nul.getMessage());
@@ -123,6 +133,10 @@ class InterpreterTest {
       ByteBuffer heap = ByteBuffer.wrap("..def".getBytes(), 2, 3).slice();
       assertEquals("DEF", new String(python.callBytes("records:upper", heap)));
       assertEquals(3, heap.position());
+
+      ByteBuffer longName = ByteBuffer.allocateDirect(4).put("mnop".getBytes()).flip();
+      python.exec("from records import upper\nu" + "x".repeat(300) + " = upper\n");
+      assertEquals("MNOP", new String(python.callBytes("u" + "x".repeat(300), longName)));
 
       ByteBuffer readOnly = ByteBuffer.wrap("ghi".getBytes()).asReadOnlyBuffer();
       assertEquals("GHI", new String(python.callBytes("records:upper", readOnly)));
@@ -184,7 +198,8 @@ class InterpreterTest {
       Map<String, Object> info = python.info();
       String version = (String) python.invoke("platform:python_version");
       assertTrue(
-          info.values().stream().anyMatch(v -> v instanceof String && ((String) v).startsWith(version)),
+          info.values().stream()
+              .anyMatch(v -> v instanceof String && ((String) v).startsWith(version)),
           () -> "python " + version + " not in " + info);
       assertTrue(info.toString().contains(Fixture.PYTHON.substring(0, 8)), info::toString);
     }

@@ -25,7 +25,8 @@ class JsonTest {
             + "[1, [2]], [3, 4]]",
         Json.encodeArguments(
             new Object[] {
-              null, true, false, (byte) 1, (short) -2, 3, 4L, new java.util.concurrent.atomic.AtomicLong(5),
+              null, true, false, (byte) 1, (short) -2, 3, 4L,
+              new java.util.concurrent.atomic.AtomicLong(5),
               1.5, 0.1f, 1e20, Double.NaN, Double.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY,
               new BigInteger("123456789012345678901234567890"), new BigDecimal("1.25"),
               new StringBuilder("x"), 'c', map, List.of(1, List.of(2)), new long[] {3, 4}
@@ -76,7 +77,8 @@ class JsonTest {
   void refusesJavaValuesWithNoJsonFormNamingWhere() {
     PyenvException type =
         Fixture.expect(
-            PyenvStatus.EINVAL, () -> Json.encodeArguments(new Object[] {1, List.of(new Object())}));
+            PyenvStatus.EINVAL,
+            () -> Json.encodeArguments(new Object[] {1, List.of(new Object())}));
     assertTrue(type.getMessage().contains("argument 1[0]"), type.getMessage());
     assertTrue(type.getMessage().contains("java.lang.Object"), type.getMessage());
     PyenvException key =

@@ -139,7 +139,8 @@ class LifecycleTest {
       try (EmbeddedPythonEnvironment env = manager.createEnvironment()) {
         PythonInterpreter python = env.getInterpreter();
         ExecutorService pool = Executors.newSingleThreadExecutor();
-        Future<byte[]> slow = pool.submit(() -> python.callBytes("records:slow", "kept".getBytes()));
+        Future<byte[]> slow =
+            pool.submit(() -> python.callBytes("records:slow", "kept".getBytes()));
         Thread.sleep(100);
         long start = System.nanoTime();
         python.close();

@@ -50,7 +50,8 @@ class LoggingTest {
   void progressReachesTheListener() {
     List<String> seen = new ArrayList<>();
     try (PythonEnvironmentManager manager = fixture.create(twoFiles())) {
-      manager.setProgressListener((phase, done, total) -> seen.add(phase + " " + done + "/" + total));
+      manager.setProgressListener(
+          (phase, done, total) -> seen.add(phase + " " + done + "/" + total));
       manager.open();
     }
     assertEquals(List.of("files 1/2", "files 2/2"), seen);
@@ -87,7 +88,8 @@ class LoggingTest {
         fixture.create("python.archives: " + fixture.T.resolve("missing.zip") + "#x\n")) {
       manager.setLogger(throwing);
       PyenvException e = Fixture.expect(PyenvStatus.ECONFIG, manager::open);
-      assertTrue(List.of(e.getSuppressed()).contains(boom), "suppressed: " + List.of(e.getSuppressed()));
+      assertTrue(
+          List.of(e.getSuppressed()).contains(boom), "suppressed: " + List.of(e.getSuppressed()));
     }
   }
 

@@ -75,9 +75,18 @@ final class Native {
   static native byte[] callBytes(
       long interpreter, byte[] callable, byte[] record, int offset, int length);
 
-  /** The same, reading {@code length} bytes at {@code offset} of a direct buffer in place. */
-  static native byte[] callBytesDirect(
-      long interpreter, byte[] callable, ByteBuffer record, int offset, int length);
+  /** The address of a direct buffer's memory. */
+  static native long address(ByteBuffer direct);
+
+  /**
+   * The hot path, with no JNI function called on success ({@link CallScratch}): the callable is
+   * the C string at {@code scratch + CallScratch.NAME}, the record {@code length} bytes at
+   * {@code record}. A result of up to {@code capacity} bytes is copied to {@code scratch +
+   * CallScratch.DATA}, its length to {@code scratch}, and null is returned; a larger one comes
+   * back as a new array.
+   */
+  static native byte[] callBytesScratch(
+      long interpreter, long scratch, long record, int length, int capacity);
 
   static native byte[] interpreterInfo(long interpreter);
 

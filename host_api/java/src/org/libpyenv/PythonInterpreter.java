@@ -85,12 +85,38 @@ public final class PythonInterpreter implements AutoCloseable {
     Objects.requireNonNull(record, "record");
     Objects.checkFromIndexSize(offset, length, record.length);
     byte[] name = name(callable);
+    if (length <= CallScratch.CAPACITY) {
+      CallScratch scratch = CallScratch.acquire();
+      if (scratch != null) {
+        try {
+          if (scratch.name(name)) {
+            scratch.buffer.put(CallScratch.DATA, record, offset, length);
+            return scratchCall(scratch, scratch.address + CallScratch.DATA, length);
+          }
+        } finally {
+          scratch.release();
+        }
+      }
+    }
     long interpreter = handle.acquire();
     try {
       return Native.callBytes(interpreter, name, record, offset, length);
     } finally {
       handle.release();
     }
+  }
+
+  private byte[] scratchCall(CallScratch scratch, long record, int length) {
+    byte[] large;
+    long interpreter = handle.acquire();
+    try {
+      large =
+          Native.callBytesScratch(
+              interpreter, scratch.address, record, length, CallScratch.CAPACITY);
+    } finally {
+      handle.release();
+    }
+    return large != null ? large : scratch.result();
   }
 
   /**
@@ -102,21 +128,28 @@ public final class PythonInterpreter implements AutoCloseable {
     Objects.requireNonNull(record, "record");
     int position = record.position();
     int length = record.remaining();
-    byte[] out;
+    byte[] out = null;
     if (record.isDirect()) {
       byte[] name = name(callable);
-      long interpreter = handle.acquire();
-      try {
-        out = Native.callBytesDirect(interpreter, name, record, position, length);
-      } finally {
-        handle.release();
+      CallScratch scratch = CallScratch.acquire();
+      if (scratch != null) {
+        try {
+          if (scratch.name(name)) {
+            out = scratchCall(scratch, Native.address(record) + position, length);
+          }
+        } finally {
+          scratch.release();
+        }
       }
-    } else if (record.hasArray()) {
-      out = callBytes(callable, record.array(), record.arrayOffset() + position, length);
-    } else {
-      byte[] copy = new byte[length];
-      record.duplicate().get(copy);
-      out = callBytes(callable, copy, 0, length);
+    }
+    if (out == null) {
+      if (record.hasArray()) {
+        out = callBytes(callable, record.array(), record.arrayOffset() + position, length);
+      } else {
+        byte[] copy = new byte[length];
+        record.duplicate().get(copy);
+        out = callBytes(callable, copy, 0, length);
+      }
     }
     record.position(position + length);
     return out;
