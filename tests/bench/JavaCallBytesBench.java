@@ -1,0 +1,152 @@
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import org.libpyenv.EmbeddedPythonEnvironment;
+import org.libpyenv.Pyenv;
+import org.libpyenv.PythonEnvironmentManager;
+import org.libpyenv.PythonInterpreter;
+
+/**
+ * The Java binding's cost: callBytes of an identity function on 100-byte records from 1 and 2
+ * Java threads, against a C host calling pyenv_interpreter_call_bytes from as many native
+ * threads, in the same process on the same CPython (java_c_host.cpp), alternating, medians of
+ * the runs. The ratio is Java's time per call over the C host's (target: at most 1.5).
+ *
+ * <p>Usage: JavaCallBytesBench [--python /usr/bin/python3] [--calls 300000] [--runs 7]
+ */
+public final class JavaCallBytesBench {
+  static native long cHostOpen(String plugin, String tmpDir, String jobId, String python);
+
+  static native double cHostRun(long host, int threads, long calls, int recordSize);
+
+  static native void cHostClose(long host);
+
+  private static final int RECORD = 100;
+
+  // Seconds that `threads` Java threads take to make `calls` callBytes in all.
+  static double javaRun(PythonInterpreter python, int threads, long calls, boolean direct)
+      throws InterruptedException {
+    byte[] record = new byte[RECORD];
+    java.util.Arrays.fill(record, (byte) 'x');
+    Thread[] workers = new Thread[threads];
+    long start = System.nanoTime();
+    for (int t = 0; t < threads; ++t) {
+      workers[t] =
+          new Thread(
+              () -> {
+                ByteBuffer buffer = ByteBuffer.allocateDirect(RECORD).put(record).flip();
+                for (long i = 0; i < calls / threads; ++i) {
+                  byte[] out;
+                  if (direct) {
+                    buffer.rewind();
+                    out = python.callBytes("identity", buffer);
+                  } else {
+                    out = python.callBytes("identity", record);
+                  }
+                  if (out.length != RECORD) throw new IllegalStateException("wrong result");
+                }
+              });
+      workers[t].start();
+    }
+    for (Thread w : workers) w.join();
+    return (System.nanoTime() - start) / 1e9;
+  }
+
+  static double median(List<Double> values) {
+    List<Double> sorted = new ArrayList<>(values);
+    Collections.sort(sorted);
+    int n = sorted.size();
+    return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
+  }
+
+  public static void main(String[] args) throws Exception {
+    String python = "/usr/bin/python3";
+    long calls = 300_000;
+    int runs = 7;
+    for (int i = 0; i < args.length; ++i) {
+      switch (args[i]) {
+        case "--python" -> python = args[++i];
+        case "--calls" -> calls = Long.parseLong(args[++i]);
+        case "--runs" -> runs = Integer.parseInt(args[++i]);
+        default -> {
+          System.err.println("usage: JavaCallBytesBench [--python PATH] [--calls N] [--runs N]");
+          System.exit(2);
+        }
+      }
+    }
+    System.loadLibrary("pyenv_java_c_host");
+    Path tmp = Files.createTempDirectory("pyenv-java-bench-");
+    String yaml = "python.executable: " + python + "\n";
+    try (PythonEnvironmentManager manager =
+            new PythonEnvironmentManager(
+                "java-bench", new String[] {tmp.toString()}, Map.of(), yaml);
+        AutoCloseable opened = open(manager);
+        EmbeddedPythonEnvironment env = manager.createEnvironment();
+        PythonInterpreter interpreter = env.getInterpreter()) {
+      interpreter.exec("def identity(b):\n    return b\n");
+      long host = cHostOpen(Pyenv.pluginPath().toString(), tmp.toString(), "c-bench", python);
+      try {
+        // Warm-up: the JIT compiles the Java side, both sides fault their pages in.
+        for (int w = 0; w < 3; ++w) {
+          javaRun(interpreter, 1, calls / 3, false);
+          javaRun(interpreter, 1, calls / 3, true);
+          cHostRun(host, 1, calls / 3, RECORD);
+        }
+        List<Double> j1 = new ArrayList<>(), c1 = new ArrayList<>(), jd = new ArrayList<>();
+        List<Double> j2 = new ArrayList<>(), c2 = new ArrayList<>();
+        for (int r = 0; r < runs; ++r) {
+          // Alternating, and in turn first, so that both sides see the same machine.
+          if (r % 2 == 0) {
+            j1.add(javaRun(interpreter, 1, calls, false));
+            c1.add(cHostRun(host, 1, calls, RECORD));
+          } else {
+            c1.add(cHostRun(host, 1, calls, RECORD));
+            j1.add(javaRun(interpreter, 1, calls, false));
+          }
+          jd.add(javaRun(interpreter, 1, calls, true));
+          if (r % 2 == 0) {
+            j2.add(javaRun(interpreter, 2, calls, false));
+            c2.add(cHostRun(host, 2, calls, RECORD));
+          } else {
+            c2.add(cHostRun(host, 2, calls, RECORD));
+            j2.add(javaRun(interpreter, 2, calls, false));
+          }
+        }
+        System.out.printf(
+            "libpyenv Java binding: callBytes against the C host, identity on %d-byte records,"
+                + " %d calls, medians of %d runs (Java %s, python %s)%n%n",
+            RECORD, calls, runs, System.getProperty("java.version"), python);
+        System.out.printf("  %-30s %14s %10s%n", "", "records/s", "us/call");
+        row("Java, 1 thread, byte[]", calls, median(j1));
+        row("Java, 1 thread, direct buffer", calls, median(jd));
+        row("C host, 1 thread", calls, median(c1));
+        row("Java, 2 threads, byte[]", calls, median(j2));
+        row("C host, 2 threads", calls, median(c2));
+        System.out.printf(
+            "%n  time per call, Java / C host: 1 thread %.2f, direct buffer %.2f, 2 threads %.2f"
+                + " (target <= 1.5)%n",
+            median(j1) / median(c1), median(jd) / median(c1), median(j2) / median(c2));
+        System.out.printf(
+            "  JNI cost per call: %.3f us (1 thread), %.3f us (2 threads)%n",
+            (median(j1) - median(c1)) / calls * 1e6, (median(j2) - median(c2)) / calls * 1e6);
+      } finally {
+        cHostClose(host);
+      }
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  private static void row(String what, long calls, double seconds) {
+    System.out.printf("  %-30s %14.0f %10.3f%n", what, calls / seconds, seconds / calls * 1e6);
+  }
+
+  private static AutoCloseable open(PythonEnvironmentManager manager) {
+    manager.open();
+    return () -> {};
+  }
+}
