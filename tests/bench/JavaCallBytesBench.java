@@ -1,3 +1,5 @@
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,23 +23,30 @@ import org.libpyenv.PythonInterpreter;
 public final class JavaCallBytesBench {
   static native long cHostOpen(String plugin, String tmpDir, String jobId, String python);
 
-  static native double cHostRun(long host, int threads, long calls, int recordSize);
+  /** {wall seconds, CPU seconds of the calling threads}. */
+  static native double[] cHostRun(long host, int threads, long calls, int recordSize);
 
   static native void cHostClose(long host);
 
   private static final int RECORD = 100;
 
-  // Seconds that `threads` Java threads take to make `calls` callBytes in all.
-  static double javaRun(PythonInterpreter python, int threads, long calls, boolean direct)
+  private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+
+  // {wall seconds, CPU seconds of the calling threads} for `threads` Java threads making
+  // `calls` callBytes in all.
+  static double[] javaRun(PythonInterpreter python, int threads, long calls, boolean direct)
       throws InterruptedException {
     byte[] record = new byte[RECORD];
     java.util.Arrays.fill(record, (byte) 'x');
     Thread[] workers = new Thread[threads];
+    double[] cpu = new double[threads];
     long start = System.nanoTime();
     for (int t = 0; t < threads; ++t) {
+      final int index = t;
       workers[t] =
           new Thread(
               () -> {
+                long cpuStart = THREADS.getCurrentThreadCpuTime();
                 ByteBuffer buffer = ByteBuffer.allocateDirect(RECORD).put(record).flip();
                 for (long i = 0; i < calls / threads; ++i) {
                   byte[] out;
@@ -49,11 +58,25 @@ public final class JavaCallBytesBench {
                   }
                   if (out.length != RECORD) throw new IllegalStateException("wrong result");
                 }
+                cpu[index] = (THREADS.getCurrentThreadCpuTime() - cpuStart) / 1e9;
               });
       workers[t].start();
     }
     for (Thread w : workers) w.join();
-    return (System.nanoTime() - start) / 1e9;
+    double total = 0;
+    for (double c : cpu) total += c;
+    return new double[] {(System.nanoTime() - start) / 1e9, total};
+  }
+
+  /** Wall and CPU seconds of each run of one kind. */
+  static final class Runs {
+    final List<Double> wall = new ArrayList<>();
+    final List<Double> cpu = new ArrayList<>();
+
+    void add(double[] times) {
+      wall.add(times[0]);
+      cpu.add(times[1]);
+    }
   }
 
   static double median(List<Double> values) {
@@ -96,8 +119,7 @@ public final class JavaCallBytesBench {
           javaRun(interpreter, 1, calls / 3, true);
           cHostRun(host, 1, calls / 3, RECORD);
         }
-        List<Double> j1 = new ArrayList<>(), c1 = new ArrayList<>(), jd = new ArrayList<>();
-        List<Double> j2 = new ArrayList<>(), c2 = new ArrayList<>();
+        Runs j1 = new Runs(), c1 = new Runs(), jd = new Runs(), j2 = new Runs(), c2 = new Runs();
         for (int r = 0; r < runs; ++r) {
           // Alternating, and in turn first, so that both sides see the same machine.
           if (r % 2 == 0) {
@@ -120,19 +142,29 @@ public final class JavaCallBytesBench {
             "libpyenv Java binding: callBytes against the C host, identity on %d-byte records,"
                 + " %d calls, medians of %d runs (Java %s, python %s)%n%n",
             RECORD, calls, runs, System.getProperty("java.version"), python);
-        System.out.printf("  %-30s %14s %10s%n", "", "records/s", "us/call");
-        row("Java, 1 thread, byte[]", calls, median(j1));
-        row("Java, 1 thread, direct buffer", calls, median(jd));
-        row("C host, 1 thread", calls, median(c1));
-        row("Java, 2 threads, byte[]", calls, median(j2));
-        row("C host, 2 threads", calls, median(c2));
+        System.out.printf(
+            "  %-30s %12s %10s %14s%n", "", "records/s", "us/call", "CPU us/call");
+        row("Java, 1 thread, byte[]", calls, j1);
+        row("Java, 1 thread, direct buffer", calls, jd);
+        row("C host, 1 thread", calls, c1);
+        row("Java, 2 threads, byte[]", calls, j2);
+        row("C host, 2 threads", calls, c2);
         System.out.printf(
             "%n  time per call, Java / C host: 1 thread %.2f, direct buffer %.2f, 2 threads %.2f"
                 + " (target <= 1.5)%n",
-            median(j1) / median(c1), median(jd) / median(c1), median(j2) / median(c2));
+            median(j1.wall) / median(c1.wall),
+            median(jd.wall) / median(c1.wall),
+            median(j2.wall) / median(c2.wall));
+        System.out.printf(
+            "  CPU time per call, Java / C host: 1 thread %.2f, direct buffer %.2f, 2 threads"
+                + " %.2f (what other processes' load does not change)%n",
+            median(j1.cpu) / median(c1.cpu),
+            median(jd.cpu) / median(c1.cpu),
+            median(j2.cpu) / median(c2.cpu));
         System.out.printf(
             "  JNI cost per call: %.3f us (1 thread), %.3f us (2 threads)%n",
-            (median(j1) - median(c1)) / calls * 1e6, (median(j2) - median(c2)) / calls * 1e6);
+            (median(j1.wall) - median(c1.wall)) / calls * 1e6,
+            (median(j2.wall) - median(c2.wall)) / calls * 1e6);
       } finally {
         cHostClose(host);
       }
@@ -141,8 +173,11 @@ public final class JavaCallBytesBench {
     }
   }
 
-  private static void row(String what, long calls, double seconds) {
-    System.out.printf("  %-30s %14.0f %10.3f%n", what, calls / seconds, seconds / calls * 1e6);
+  private static void row(String what, long calls, Runs runs) {
+    double wall = median(runs.wall);
+    System.out.printf(
+        "  %-30s %12.0f %10.3f %14.3f%n",
+        what, calls / wall, wall / calls * 1e6, median(runs.cpu) / calls * 1e6);
   }
 
   private static AutoCloseable open(PythonEnvironmentManager manager) {

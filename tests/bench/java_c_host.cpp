@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <jni.h>
 #include <pyenv/pyenv.h>
+#include <time.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -48,6 +49,13 @@ std::string text(JNIEnv *env, jstring s) {
   std::string out = chars ? chars : "";
   env->ReleaseStringUTFChars(s, chars);
   return out;
+}
+
+// Time this thread has run, so that a loaded machine's other processes do not count.
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 void throw_java(JNIEnv *env, const std::string &message) {
@@ -103,16 +111,19 @@ JNIEXPORT jlong JNICALL Java_JavaCallBytesBench_cHostOpen(JNIEnv *env, jclass, j
   return static_cast<jlong>(reinterpret_cast<intptr_t>(host));
 }
 
-// Seconds that `threads` native threads take to make `calls` call_bytes of `identity` in all.
-JNIEXPORT jdouble JNICALL Java_JavaCallBytesBench_cHostRun(JNIEnv *, jclass, jlong handle,
-                                                           jint threads, jlong calls,
-                                                           jint record_size) {
+// {wall seconds, CPU seconds of the calling threads} for `threads` native threads making
+// `calls` call_bytes of `identity` in all.
+JNIEXPORT jdoubleArray JNICALL Java_JavaCallBytesBench_cHostRun(JNIEnv *env, jclass, jlong handle,
+                                                                jint threads, jlong calls,
+                                                                jint record_size) {
   const CHost &host = *reinterpret_cast<CHost *>(static_cast<intptr_t>(handle));
   const std::string record(static_cast<size_t>(record_size), 'x');
+  std::vector<double> cpu(static_cast<size_t>(threads));
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
+    workers.emplace_back([&, t] {
+      const double cpu_start = thread_cpu_seconds();
       for (jlong i = 0; i < calls / threads; ++i) {
         void *out = nullptr;
         size_t size = 0;
@@ -123,10 +134,16 @@ JNIEXPORT jdouble JNICALL Java_JavaCallBytesBench_cHostRun(JNIEnv *, jclass, jlo
         }
         host.free(out);
       }
+      cpu[static_cast<size_t>(t)] = thread_cpu_seconds() - cpu_start;
     });
   }
   for (std::thread &w : workers) w.join();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double times[2] = {
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 0};
+  for (double c : cpu) times[1] += c;
+  jdoubleArray out = env->NewDoubleArray(2);
+  if (out != nullptr) env->SetDoubleArrayRegion(out, 0, 2, times);
+  return out;
 }
 
 JNIEXPORT void JNICALL Java_JavaCallBytesBench_cHostClose(JNIEnv *, jclass, jlong handle) {
