@@ -45,33 +45,41 @@ jlong clamp(uint64_t value) {
   return value > static_cast<uint64_t>(LLONG_MAX) ? LLONG_MAX : static_cast<jlong>(value);
 }
 
+// Runs `call` with the thread's JNIEnv and clears what Java threw; a C++ exception (no
+// memory for a message) only loses the line: the plugin's caller must not see it.
+template <class Call>
+void deliver(Call &&call) noexcept {
+  try {
+    ThreadEnv thread;
+    JNIEnv *env = thread.get();
+    if (env == nullptr) return;
+    call(env);
+    env->ExceptionClear();
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
 void log_callback(void *user, int level, const char *message) noexcept {
   if (user == nullptr || message == nullptr) return;
-  ThreadEnv thread;
-  JNIEnv *env = thread.get();
-  if (env == nullptr) return;
-  jbyteArray text = new_bytes(env, message, std::strlen(message));
-  if (text != nullptr) {
+  deliver([&](JNIEnv *env) {
+    jbyteArray text = new_bytes(env, message, std::strlen(message));
+    if (text == nullptr) return;
     env->CallVoidMethod(static_cast<Callbacks *>(user)->sink, java().log, level, text);
     env->DeleteLocalRef(text);
-  }
-  env->ExceptionClear();
+  });
 }
 
 void progress_callback(void *user, const char *phase, uint64_t done, uint64_t total) noexcept {
   if (user == nullptr) return;
-  ThreadEnv thread;
-  JNIEnv *env = thread.get();
-  if (env == nullptr) return;
-  jbyteArray name = string_bytes(env, phase ? phase : "");
-  if (name != nullptr) {
+  deliver([&](JNIEnv *env) {
+    jbyteArray name = string_bytes(env, phase ? phase : "");
+    if (name == nullptr) return;
     env->CallVoidMethod(static_cast<Callbacks *>(user)->sink, java().progress, name, clamp(done),
                         clamp(total));
     env->DeleteLocalRef(name);
-  }
-  env->ExceptionClear();
+  });
 }
 
 }  // namespace pyenv_jni

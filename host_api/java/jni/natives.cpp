@@ -85,13 +85,15 @@ JNIEXPORT void JNICALL Java_org_libpyenv_Native_loadPlugin(JNIEnv *env, jclass, 
 }
 
 JNIEXPORT jbyteArray JNICALL Java_org_libpyenv_Native_jniLibraryPath(JNIEnv *env, jclass) {
-  Dl_info info{};
-  if (::dladdr(reinterpret_cast<void *>(&Java_org_libpyenv_Native_jniLibraryPath), &info) == 0 ||
-      info.dli_fname == nullptr) {
-    throw_status(env, PYENV_ERROR, "libpyenv_jni: cannot tell where it was loaded from");
-    return nullptr;
-  }
-  return string_bytes(env, info.dli_fname);
+  return guard(env, static_cast<jbyteArray>(nullptr), [&]() -> jbyteArray {
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<void *>(&Java_org_libpyenv_Native_jniLibraryPath), &info) == 0 ||
+        info.dli_fname == nullptr) {
+      throw_status(env, PYENV_ERROR, "libpyenv_jni: cannot tell where it was loaded from");
+      return nullptr;
+    }
+    return string_bytes(env, info.dli_fname);
+  });
 }
 
 JNIEXPORT jint JNICALL Java_org_libpyenv_Native_abiVersion(JNIEnv *, jclass) {
@@ -99,7 +101,8 @@ JNIEXPORT jint JNICALL Java_org_libpyenv_Native_abiVersion(JNIEnv *, jclass) {
 }
 
 JNIEXPORT jbyteArray JNICALL Java_org_libpyenv_Native_version(JNIEnv *env, jclass) {
-  return string_bytes(env, plugin().version());
+  return guard(env, static_cast<jbyteArray>(nullptr),
+               [&] { return string_bytes(env, plugin().version()); });
 }
 
 JNIEXPORT jboolean JNICALL Java_org_libpyenv_Native_hasInterpreterInfo(JNIEnv *, jclass) {
@@ -332,7 +335,12 @@ JNIEXPORT jbyteArray JNICALL Java_org_libpyenv_Native_callBytes(JNIEnv *env, jcl
 
 JNIEXPORT jlong JNICALL Java_org_libpyenv_Native_address(JNIEnv *env, jclass, jobject buffer) {
   void *address = env->GetDirectBufferAddress(buffer);
-  if (address == nullptr) throw_status(env, PYENV_EINVAL, "libpyenv_jni: not a direct buffer");
+  if (address == nullptr) {
+    guard(env, 0, [&] {
+      throw_status(env, PYENV_EINVAL, "libpyenv_jni: not a direct buffer");
+      return 0;
+    });
+  }
   return to_handle(address);
 }
 

@@ -164,7 +164,12 @@ public final class PythonEnvironmentManager implements AutoCloseable {
     }
     if (failed != null) callbacks.rethrow(failed);
     EmbeddedPythonEnvironment out = new EmbeddedPythonEnvironment(environment);
-    callbacks.rethrow(null);
+    try {
+      callbacks.rethrow(null);
+    } catch (RuntimeException | Error e) {
+      out.close();
+      throw e;
+    }
     return out;
   }
 

@@ -1,6 +1,7 @@
 package org.libpyenv;
 
 import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.Objects;
@@ -151,6 +152,8 @@ public final class PythonInterpreter implements AutoCloseable {
         out = callBytes(callable, copy, 0, length);
       }
     }
+    // The direct buffer's memory is freed with the buffer: it stays reachable past the call.
+    Reference.reachabilityFence(record);
     record.position(position + length);
     return out;
   }
