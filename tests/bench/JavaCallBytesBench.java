@@ -68,6 +68,10 @@ public final class JavaCallBytesBench {
     return new double[] {(System.nanoTime() - start) / 1e9, total};
   }
 
+  interface Run {
+    void run() throws InterruptedException;
+  }
+
   /** Wall and CPU seconds of each run of one kind. */
   static final class Runs {
     final List<Double> wall = new ArrayList<>();
@@ -120,23 +124,18 @@ public final class JavaCallBytesBench {
           cHostRun(host, 1, calls / 3, RECORD);
         }
         Runs j1 = new Runs(), c1 = new Runs(), jd = new Runs(), j2 = new Runs(), c2 = new Runs();
+        final long n = calls;
         for (int r = 0; r < runs; ++r) {
-          // Alternating, and in turn first, so that both sides see the same machine.
-          if (r % 2 == 0) {
-            j1.add(javaRun(interpreter, 1, calls, false));
-            c1.add(cHostRun(host, 1, calls, RECORD));
-          } else {
-            c1.add(cHostRun(host, 1, calls, RECORD));
-            j1.add(javaRun(interpreter, 1, calls, false));
+          // Alternating, each side first in turn, so that both see the same machine.
+          boolean javaFirst = r % 2 == 0;
+          for (int threads = 1; threads <= 2; ++threads) {
+            final int t = threads;
+            Run java = () -> (t == 1 ? j1 : j2).add(javaRun(interpreter, t, n, false));
+            Run c = () -> (t == 1 ? c1 : c2).add(cHostRun(host, t, n, RECORD));
+            (javaFirst ? java : c).run();
+            (javaFirst ? c : java).run();
           }
           jd.add(javaRun(interpreter, 1, calls, true));
-          if (r % 2 == 0) {
-            j2.add(javaRun(interpreter, 2, calls, false));
-            c2.add(cHostRun(host, 2, calls, RECORD));
-          } else {
-            c2.add(cHostRun(host, 2, calls, RECORD));
-            j2.add(javaRun(interpreter, 2, calls, false));
-          }
         }
         System.out.printf(
             "libpyenv Java binding: callBytes against the C host, identity on %d-byte records,"
@@ -149,18 +148,10 @@ public final class JavaCallBytesBench {
         row("C host, 1 thread", calls, c1);
         row("Java, 2 threads, byte[]", calls, j2);
         row("C host, 2 threads", calls, c2);
-        System.out.printf(
-            "%n  time per call, Java / C host: 1 thread %.2f, direct buffer %.2f, 2 threads %.2f"
-                + " (target <= 1.5)%n",
-            median(j1.wall) / median(c1.wall),
-            median(jd.wall) / median(c1.wall),
-            median(j2.wall) / median(c2.wall));
-        System.out.printf(
-            "  CPU time per call, Java / C host: 1 thread %.2f, direct buffer %.2f, 2 threads"
-                + " %.2f (what other processes' load does not change)%n",
-            median(j1.cpu) / median(c1.cpu),
-            median(jd.cpu) / median(c1.cpu),
-            median(j2.cpu) / median(c2.cpu));
+        System.out.println();
+        ratios("time per call", r -> r.wall, j1, jd, c1, j2, c2, " (target <= 1.5)");
+        ratios("CPU time per call", r -> r.cpu, j1, jd, c1, j2, c2,
+            " (what other processes' load does not change)");
         System.out.printf(
             "  JNI cost per call: %.3f us (1 thread), %.3f us (2 threads)%n",
             (median(j1.wall) - median(c1.wall)) / calls * 1e6,
@@ -171,6 +162,16 @@ public final class JavaCallBytesBench {
     } finally {
       Files.deleteIfExists(tmp);
     }
+  }
+
+  // Java's medians over the C host's, for one measure of the runs.
+  private static void ratios(String what, java.util.function.Function<Runs, List<Double>> measure,
+      Runs j1, Runs jd, Runs c1, Runs j2, Runs c2, String note) {
+    double c = median(measure.apply(c1));
+    System.out.printf(
+        "  %s, Java / C host: 1 thread %.2f, direct buffer %.2f, 2 threads %.2f%s%n",
+        what, median(measure.apply(j1)) / c, median(measure.apply(jd)) / c,
+        median(measure.apply(j2)) / median(measure.apply(c2)), note);
   }
 
   private static void row(String what, long calls, Runs runs) {

@@ -12,26 +12,10 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** CONFORMANCE.md through the Java binding and the real plugin: C1, C2, C3, C5, C6, A7. */
-class ConformanceTest {
-  private Fixture fixture;
-  private Path T;
-
-  @BeforeEach
-  void setUp() {
-    fixture = new Fixture();
-    T = fixture.T;
-  }
-
-  @AfterEach
-  void tearDown() {
-    fixture.close();
-  }
-
+class ConformanceTest extends FixtureTest {
   @Test
   void C1_executable() throws Exception {
     try (PythonEnvironmentManager manager =

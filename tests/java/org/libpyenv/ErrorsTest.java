@@ -7,8 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -16,21 +14,7 @@ import org.junit.jupiter.api.Test;
  * the culprit. ERROR, which the plugin gives only for what it cannot classify, comes from
  * loading (LoaderTest) and from info() on an ABI 1.0 plugin (InterpreterTest).
  */
-class ErrorsTest {
-  private Fixture fixture;
-  private Path T;
-
-  @BeforeEach
-  void setUp() {
-    fixture = new Fixture();
-    T = fixture.T;
-  }
-
-  @AfterEach
-  void tearDown() {
-    fixture.close();
-  }
-
+class ErrorsTest extends FixtureTest {
   private static void assertMentions(PyenvException e, String... parts) {
     for (String part : parts) {
       assertTrue(e.getMessage().contains(part), () -> "\"" + part + "\" not in: " + e.getMessage());
@@ -89,10 +73,8 @@ class ErrorsTest {
 
   @Test
   void einvalMalformedJsonArguments() throws Exception {
-    try (PythonEnvironmentManager manager = fixture.create("python.executable: " + Fixture.PYTHON);
-        AutoCloseable opened = open(manager);
-        EmbeddedPythonEnvironment env = manager.createEnvironment();
-        PythonInterpreter python = env.getInterpreter()) {
+    try (Fixture.Job job = fixture.open("python.executable: " + Fixture.PYTHON)) {
+      PythonInterpreter python = job.python;
       PyenvException e =
           Fixture.expect(PyenvStatus.EINVAL, () -> python.callJson("len", "{not json"));
       assertMentions(e, "len", "not valid JSON");
@@ -171,10 +153,8 @@ class ErrorsTest {
 
   @Test
   void epythonExceptionCarriesTheTraceback() throws Exception {
-    try (PythonEnvironmentManager manager = fixture.create("python.executable: " + Fixture.PYTHON);
-        AutoCloseable opened = open(manager);
-        EmbeddedPythonEnvironment env = manager.createEnvironment();
-        PythonInterpreter python = env.getInterpreter()) {
+    try (Fixture.Job job = fixture.open("python.executable: " + Fixture.PYTHON)) {
+      PythonInterpreter python = job.python;
       python.exec("def boom(record):\n    raise ValueError('no good: ' + record.decode())\n");
       PyenvException e =
           Fixture.expect(PyenvStatus.EPYTHON, () -> python.callBytes("boom", "xyz".getBytes()));
@@ -189,8 +169,7 @@ class ErrorsTest {
   void epythonMissingExecutableNamesIt() throws Exception {
     try (PythonEnvironmentManager manager =
             fixture.create("python.executable: /nonexistent/bin/python3\n");
-        AutoCloseable opened = open(manager);
-        EmbeddedPythonEnvironment env = manager.createEnvironment()) {
+        EmbeddedPythonEnvironment env = opened(manager).createEnvironment()) {
       PyenvException e = Fixture.expect(PyenvStatus.EPYTHON, env::getInterpreter);
       assertMentions(e, "/nonexistent/bin/python3");
     }
@@ -200,10 +179,8 @@ class ErrorsTest {
   // (ctypes over a real object, never read), and the plugin cannot allocate its copy.
   @Test
   void enomemResultTooLargeToCopy() throws Exception {
-    try (PythonEnvironmentManager manager = fixture.create("python.executable: " + Fixture.PYTHON);
-        AutoCloseable opened = open(manager);
-        EmbeddedPythonEnvironment env = manager.createEnvironment();
-        PythonInterpreter python = env.getInterpreter()) {
+    try (Fixture.Job job = fixture.open("python.executable: " + Fixture.PYTHON)) {
+      PythonInterpreter python = job.python;
       python.exec(
           "import ctypes\n"
               + "anchor = b'x' * 64\n"
@@ -216,8 +193,8 @@ class ErrorsTest {
     }
   }
 
-  static AutoCloseable open(PythonEnvironmentManager manager) {
+  private static PythonEnvironmentManager opened(PythonEnvironmentManager manager) {
     manager.open();
-    return () -> {};
+    return manager;
   }
 }

@@ -76,6 +76,32 @@ final class Fixture implements AutoCloseable {
     return new PythonEnvironmentManager(jobId, new String[] {T.toString()}, Map.of(), yaml);
   }
 
+  /** An opened job on T: its manager, its environment and an interpreter; closed in reverse. */
+  static final class Job implements AutoCloseable {
+    final PythonEnvironmentManager manager;
+    final EmbeddedPythonEnvironment env;
+    final PythonInterpreter python;
+
+    Job(PythonEnvironmentManager manager) {
+      this.manager = manager;
+      manager.open();
+      env = manager.createEnvironment();
+      python = env.getInterpreter();
+    }
+
+    @Override
+    public void close() {
+      python.close();
+      env.close();
+      manager.close();
+    }
+  }
+
+  /** A job of `yaml` on T, opened, with an interpreter. */
+  Job open(String yaml) {
+    return new Job(create(yaml));
+  }
+
   /** The python-dist-* base directories in T. */
   List<Path> baseDirs() {
     try (Stream<Path> entries = Files.list(T)) {

@@ -16,18 +16,15 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Closing, twice, early, from other threads and never at all: never a crash. */
-class LifecycleTest {
-  private Fixture fixture;
+class LifecycleTest extends FixtureTest {
   private String yaml;
 
   @BeforeEach
-  void setUp() throws Exception {
-    fixture = new Fixture();
+  void writeRecords() throws Exception {
     Files.writeString(
         fixture.T.resolve("records.py"),
         "import time\n\n"
@@ -41,32 +38,25 @@ class LifecycleTest {
             + "\n";
   }
 
-  @AfterEach
-  void tearDown() {
-    fixture.close();
-  }
-
   @Test
   void closingTwiceIsHarmless() {
-    PythonEnvironmentManager manager = fixture.create(yaml);
-    manager.open();
-    EmbeddedPythonEnvironment env = manager.createEnvironment();
-    PythonInterpreter python = env.getInterpreter();
-    python.close();
-    python.close();
-    env.close();
-    env.close();
-    manager.close();
-    manager.close();
-    assertTrue(python.isClosed() && env.isClosed() && manager.isClosed());
+    Fixture.Job job = fixture.open(yaml);
+    job.python.close();
+    job.python.close();
+    job.env.close();
+    job.env.close();
+    job.manager.close();
+    job.manager.close();
+    job.close();
+    assertTrue(job.python.isClosed() && job.env.isClosed() && job.manager.isClosed());
   }
 
   @Test
   void useAfterCloseIsEstateNamingWhat() {
-    PythonEnvironmentManager manager = fixture.create(yaml);
-    manager.open();
-    EmbeddedPythonEnvironment env = manager.createEnvironment();
-    PythonInterpreter python = env.getInterpreter();
+    Fixture.Job job = fixture.open(yaml);
+    PythonInterpreter python = job.python;
+    EmbeddedPythonEnvironment env = job.env;
+    PythonEnvironmentManager manager = job.manager;
     python.close();
     PyenvException call =
         Fixture.expect(PyenvStatus.ESTATE, () -> python.callBytes("records:upper", new byte[1]));
@@ -156,17 +146,16 @@ class LifecycleTest {
   // the base directory, so modules imported before keep working and later imports fail.
   @Test
   void environmentAfterItsManagerClosed() {
-    PythonEnvironmentManager manager = fixture.create(yaml);
-    manager.open();
+    Fixture.Job job = fixture.open(yaml);
     Path base = fixture.baseDir();
-    EmbeddedPythonEnvironment env = manager.createEnvironment();
-    PythonInterpreter before = env.getInterpreter();
+    EmbeddedPythonEnvironment env = job.env;
+    PythonInterpreter before = job.python;
     assertEquals("A", new String(before.callBytes("records:upper", "a".getBytes())));
     String json = env.toJson();
     Map<String, String> variables = env.getEnv();
     PythonInterpreterConfig config = env.getConfig();
 
-    manager.close();
+    job.manager.close();
     assertFalse(Files.exists(base), "the last close removed the base directory");
     assertEquals(json, env.toJson());
     assertEquals(variables, env.getEnv());

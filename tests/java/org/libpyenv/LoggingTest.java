@@ -9,24 +9,10 @@ import java.lang.System.Logger.Level;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The plugin's log callback to System.Logger, progress to a listener, through the real plugin. */
-class LoggingTest {
-  private Fixture fixture;
-
-  @BeforeEach
-  void setUp() {
-    fixture = new Fixture();
-  }
-
-  @AfterEach
-  void tearDown() {
-    fixture.close();
-  }
-
+class LoggingTest extends FixtureTest {
   private String twoFiles() {
     return "python.files: [" + fixture.T.resolve("file1") + "#a.py, " + fixture.T.resolve("file2")
         + "#b.py]\n";
