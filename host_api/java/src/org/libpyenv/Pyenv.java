@@ -23,7 +23,8 @@ import java.util.Set;
  *
  * <p>{@code libpyenv_jni.so} is found through {@code java.library.path} ({@code
  * System.loadLibrary("pyenv_jni")}), or else next to the jar or in the package's plugin
- * directory.
+ * directory. A JVM loads a JNI library into one class loader only: the jar belongs on the
+ * runtime's own class path (Flink's {@code lib/}), not in each job's class loader.
  */
 public final class Pyenv {
   /** The system property naming the plugin, {@code -Dpyenv.plugin=/path/to/libpyenv.so}. */
