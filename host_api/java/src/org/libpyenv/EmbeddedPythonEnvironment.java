@@ -86,11 +86,12 @@ public final class EmbeddedPythonEnvironment implements AutoCloseable {
    *     this environment is closed
    */
   public PythonInterpreter getInterpreter() {
-    long environment = handle.acquire();
+    int ticket = handle.acquire();
+    long environment = handle.address();
     try {
       return new PythonInterpreter(Native.getInterpreter(environment));
     } finally {
-      handle.release();
+      handle.release(ticket);
     }
   }
 

@@ -36,11 +36,12 @@ public final class PythonInterpreter implements AutoCloseable {
    */
   public void exec(String code) {
     byte[] text = CStrings.encode(Objects.requireNonNull(code, "code"), "code");
-    long interpreter = handle.acquire();
+    int ticket = handle.acquire();
+    long interpreter = handle.address();
     try {
       Native.exec(interpreter, text);
     } finally {
-      handle.release();
+      handle.release(ticket);
     }
   }
 
@@ -64,11 +65,12 @@ public final class PythonInterpreter implements AutoCloseable {
   public String callJson(String callable, String argsJson) {
     byte[] name = name(callable);
     byte[] args = CStrings.encode(argsJson, "argsJson");
-    long interpreter = handle.acquire();
+    int ticket = handle.acquire();
+    long interpreter = handle.address();
     try {
       return CStrings.decode(Native.callJson(interpreter, name, args));
     } finally {
-      handle.release();
+      handle.release(ticket);
     }
   }
 
@@ -99,23 +101,25 @@ public final class PythonInterpreter implements AutoCloseable {
         }
       }
     }
-    long interpreter = handle.acquire();
+    int ticket = handle.acquire();
+    long interpreter = handle.address();
     try {
       return Native.callBytes(interpreter, name, record, offset, length);
     } finally {
-      handle.release();
+      handle.release(ticket);
     }
   }
 
   private byte[] scratchCall(CallScratch scratch, long record, int length) {
     byte[] large;
-    long interpreter = handle.acquire();
+    int ticket = handle.acquire();
+    long interpreter = handle.address();
     try {
       large =
           Native.callBytesScratch(
               interpreter, scratch.address, record, length, CallScratch.CAPACITY);
     } finally {
-      handle.release();
+      handle.release(ticket);
     }
     return large != null ? large : scratch.result();
   }
@@ -166,12 +170,13 @@ public final class PythonInterpreter implements AutoCloseable {
    */
   @SuppressWarnings("unchecked")
   public Map<String, Object> info() {
-    long interpreter = handle.acquire();
+    int ticket = handle.acquire();
+    long interpreter = handle.address();
     String json;
     try {
       json = CStrings.decode(Native.interpreterInfo(interpreter));
     } finally {
-      handle.release();
+      handle.release(ticket);
     }
     Object value = Json.decode(json);
     if (!(value instanceof Map)) {
