@@ -129,6 +129,10 @@ class InterpreterTest {
       direct.position(2).limit(5);
       assertEquals("ABC", new String(python.callBytes("records:upper", direct)));
       assertEquals(5, direct.position(), "the buffer is consumed, as a channel write does");
+      for (String record : new String[] {"one", "two two", "three"}) {
+        direct.clear().put(record.getBytes()).flip(); // the same buffer again, as a stream does
+        assertEquals(record.toUpperCase(), new String(python.callBytes("records:upper", direct)));
+      }
 
       ByteBuffer heap = ByteBuffer.wrap("..def".getBytes(), 2, 3).slice();
       assertEquals("DEF", new String(python.callBytes("records:upper", heap)));

@@ -1,5 +1,6 @@
 package org.libpyenv;
 
+import java.lang.ref.WeakReference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -24,6 +25,10 @@ final class CallScratch {
   final long address = Native.address(buffer);
   private byte[] name; // the callable at NAME now
   private boolean busy; // a call on this thread is using it
+  // The last direct buffer this thread passed and its address: a stream passes one over and
+  // over, and asking JNI for the address is a VM transition. Weak: the buffer is the caller's.
+  private WeakReference<ByteBuffer> direct = new WeakReference<>(null);
+  private long directAddress;
 
   /** This thread's scratch, or null when it is in use further up this thread's stack. */
   static CallScratch acquire() {
@@ -44,6 +49,15 @@ final class CallScratch {
     buffer.put(NAME, callable);
     name = callable;
     return true;
+  }
+
+  /** The address of a direct buffer's memory (a buffer's memory never moves). */
+  long address(ByteBuffer buffer) {
+    if (direct.get() != buffer) {
+      directAddress = Native.address(buffer);
+      direct = new WeakReference<>(buffer);
+    }
+    return directAddress;
   }
 
   /** The result the last call left here. */

@@ -140,7 +140,7 @@ public final class PythonInterpreter implements AutoCloseable {
       if (scratch != null) {
         try {
           if (scratch.name(name)) {
-            out = scratchCall(scratch, Native.address(record) + position, length);
+            out = scratchCall(scratch, scratch.address(record) + position, length);
           }
         } finally {
           scratch.release();
