@@ -18,7 +18,7 @@ import org.libpyenv.PythonInterpreter;
  * threads, in the same process on the same CPython (java_c_host.cpp), alternating, medians of
  * the runs. The ratio is Java's time per call over the C host's (target: at most 1.5).
  *
- * <p>Usage: JavaCallBytesBench [--python /usr/bin/python3] [--calls 300000] [--runs 7]
+ * <p>Usage: JavaCallBytesBench [--python /usr/bin/python3] [--calls 100000] [--runs 31]
  */
 public final class JavaCallBytesBench {
   static native long cHostOpen(String plugin, String tmpDir, String jobId, String python);
@@ -47,16 +47,10 @@ public final class JavaCallBytesBench {
           new Thread(
               () -> {
                 long cpuStart = THREADS.getCurrentThreadCpuTime();
-                ByteBuffer buffer = ByteBuffer.allocateDirect(RECORD).put(record).flip();
-                for (long i = 0; i < calls / threads; ++i) {
-                  byte[] out;
-                  if (direct) {
-                    buffer.rewind();
-                    out = python.callBytes("identity", buffer);
-                  } else {
-                    out = python.callBytes("identity", record);
-                  }
-                  if (out.length != RECORD) throw new IllegalStateException("wrong result");
+                if (direct) {
+                  loopDirect(python, record, calls / threads);
+                } else {
+                  loopArray(python, record, calls / threads);
                 }
                 cpu[index] = (THREADS.getCurrentThreadCpuTime() - cpuStart) / 1e9;
               });
@@ -70,6 +64,25 @@ public final class JavaCallBytesBench {
 
   interface Run {
     void run() throws InterruptedException;
+  }
+
+  // One loop per kind of call, so that neither's profile shapes the other's compiled code.
+  private static void loopArray(PythonInterpreter python, byte[] record, long calls) {
+    for (long i = 0; i < calls; ++i) {
+      if (python.callBytes("identity", record).length != RECORD) {
+        throw new IllegalStateException("wrong result");
+      }
+    }
+  }
+
+  private static void loopDirect(PythonInterpreter python, byte[] record, long calls) {
+    ByteBuffer buffer = ByteBuffer.allocateDirect(RECORD).put(record).flip();
+    for (long i = 0; i < calls; ++i) {
+      buffer.rewind();
+      if (python.callBytes("identity", buffer).length != RECORD) {
+        throw new IllegalStateException("wrong result");
+      }
+    }
   }
 
   /** Wall and CPU seconds of each run of one kind. */
@@ -92,8 +105,8 @@ public final class JavaCallBytesBench {
 
   public static void main(String[] args) throws Exception {
     String python = "/usr/bin/python3";
-    long calls = 300_000;
-    int runs = 7;
+    long calls = 100_000;
+    int runs = 31;
     for (int i = 0; i < args.length; ++i) {
       switch (args[i]) {
         case "--python" -> python = args[++i];
@@ -118,10 +131,10 @@ public final class JavaCallBytesBench {
       long host = cHostOpen(Pyenv.pluginPath().toString(), tmp.toString(), "c-bench", python);
       try {
         // Warm-up: the JIT compiles the Java side, both sides fault their pages in.
-        for (int w = 0; w < 3; ++w) {
-          javaRun(interpreter, 1, calls / 3, false);
-          javaRun(interpreter, 1, calls / 3, true);
-          cHostRun(host, 1, calls / 3, RECORD);
+        for (int w = 0; w < 5; ++w) {
+          javaRun(interpreter, 1, calls, false);
+          javaRun(interpreter, 1, calls, true);
+          cHostRun(host, 1, calls, RECORD);
         }
         Runs j1 = new Runs(), c1 = new Runs(), jd = new Runs(), j2 = new Runs(), c2 = new Runs();
         final long n = calls;

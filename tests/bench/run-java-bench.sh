@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 python=${1:-/usr/bin/python3}
-calls=${2:-300000}
-runs=${3:-7}
+calls=${2:-100000}
+runs=${3:-31}
 cmake --preset release >/dev/null
 cmake --build --preset release --target pyenv_java_bench >/dev/null
 bin=build/release/bin
