@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, running and testing libpyenv needs.
+# tests/python/cpython/build-cpython.sh builds CPython from source with gcc and make; its
+# ctypes, bz2 and lzma modules need libffi-dev, libbz2-dev and liblzma-dev (zlib1g-dev and
+# libssl-dev give zlib and ssl), and it checks Debian's source indexes with gpgv against
+# debian-archive-keyring.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -14,4 +18,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   zip unzip libarchive-tools \
   dpkg-dev file abigail-tools \
   openjdk-17-jdk-headless junit5 \
-  clang libclang-rt-14-dev >/dev/null
+  clang libclang-rt-14-dev \
+  libffi-dev libbz2-dev liblzma-dev debian-archive-keyring gpgv >/dev/null
