@@ -1,9 +1,4 @@
-// Python.h (through libpython.hpp) first, as CPython asks: it sets feature macros that the
-// standard headers read.
-// clang-format off
-#include "python/libpython.hpp"
 #include "python/interpreter.hpp"
-// clang-format on
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -20,11 +15,18 @@
 #include <set>
 #include <vector>
 
+#include "env/environment.hpp"
 #include "error.hpp"
+#include "python/libpython.hpp"
 #include "python/locate.hpp"
+#include "python/startup.hpp"
 
 namespace pyenv::python {
 namespace {
+
+using capi::Py_ssize_t;
+using capi::PyObject;
+using capi::PyThreadState;
 
 // The table of the running CPython: set once, under the runtime's mutex, before any handle
 // exists; never changed or freed afterwards.
@@ -82,9 +84,12 @@ void on_thread_exit(void *pointer) {
   if (state->tstate != nullptr && g_api != nullptr) {
     // Directly, not through PyGILState: by now the C library may have cleared CPython's own
     // thread-specific slot for this thread (all slots are cleared before destructors run).
+    // Cleared while attached, deleted once detached: the documented order, with functions
+    // of the stable ABI only.
     g_api->PyEval_RestoreThread(state->tstate);
     g_api->PyThreadState_Clear(state->tstate);
-    g_api->PyThreadState_DeleteCurrent();
+    g_api->PyEval_SaveThread();
+    g_api->PyThreadState_Delete(state->tstate);
   }
   if (state->own_cwd >= 0) ::close(state->own_cwd);
   delete state;
@@ -137,7 +142,7 @@ class Gil {
   Gil &operator=(const Gil &) = delete;
 
  private:
-  PyGILState_STATE state_;
+  capi::PyGILState_STATE state_;
 };
 
 // Where unshare(CLONE_FS) is refused, the process-wide fallback: the first working
@@ -248,6 +253,12 @@ def remove_paths(paths):
 def format_exception(t, v, tb):
     import traceback
     return ''.join(traceback.format_exception(t, v, tb))
+
+def facts():
+    # Asked once at start-up; sys.modules is kept to notice imports cheaply (its size).
+    return [sys.prefix, sys.executable or '', sys.implementation.name,
+            't' in getattr(sys, 'abiflags', ''), sys.modules,
+            getattr(sys, '_is_gil_enabled', None)]
 )PY";
 
 struct PathCount {
@@ -264,6 +275,15 @@ struct Group {
   int interpreters = 0;
 };
 
+struct JsonFunctions {
+  PyObject *loads;
+  PyObject *dumps;
+};
+
+// Shared by every host thread. With a free-threaded CPython there is no GIL to guard
+// anything, and TSan cannot see CPython's own synchronisation either: what is written after
+// start-up is guarded by `mutex` or atomic; the rest is written once, under `mutex`, before
+// the first handle exists, and only read afterwards.
 struct Runtime {
   std::mutex mutex;  // taken before the GIL, never while holding it
   std::unique_ptr<Api> api;
@@ -271,10 +291,20 @@ struct Runtime {
   std::string broken;  // why CPython failed to start; it cannot be started again
   std::map<std::string, std::unique_ptr<Group>> groups;
   std::map<std::string, PathCount> paths;
-  // Guarded by the GIL.
-  PyObject *helpers = nullptr;
-  PyObject *json_loads = nullptr;
-  PyObject *json_dumps = nullptr;
+
+  // Written at start-up.
+  PyObject *helpers = nullptr;  // a dict, never changed after start-up
+  RuntimeInfo facts;            // gil_enabled: as at start-up
+  PyObject *sys_modules = nullptr;
+  PyObject *is_gil_enabled = nullptr;  // sys._is_gil_enabled (3.13+), or nullptr
+
+  // json.loads and json.dumps, imported by the first call_json (2 ms not spent at start-up
+  // by jobs that never use it); published once.
+  std::atomic<JsonFunctions *> json{nullptr};
+  // Free-threaded builds: sys.modules' size when the GIL was last looked at, and whether
+  // its re-enabling was reported.
+  std::atomic<Py_ssize_t> modules_seen{-1};
+  std::atomic<bool> gil_reported{false};
 };
 
 // Never destroyed: CPython is never finalised, and the handles' groups live here.
@@ -297,7 +327,21 @@ Ref fs_string(const std::string &path) {
   return Ref(g_api->PyUnicode_DecodeFSDefault(path.c_str()));
 }
 
-std::string type_name(PyObject *object) { return Py_TYPE(object)->tp_name; }
+// The type's __name__: Py_TYPE(o)->tp_name would read the object header.
+std::string type_name(PyObject *object) {
+  Ref type(g_api->PyObject_Type(object));
+  Ref name(type ? g_api->PyObject_GetAttrString(type.get(), "__name__") : nullptr);
+  if (!name) {
+    g_api->PyErr_Clear();
+    return "object";
+  }
+  return utf8(name.get());
+}
+
+unsigned long type_flags(PyObject *object) {
+  Ref type(g_api->PyObject_Type(object));
+  return type ? g_api->PyType_GetFlags(reinterpret_cast<capi::PyTypeObject *>(type.get())) : 0;
+}
 
 // The pending exception as text, cleared: the traceback when `with_traceback`, else
 // "Type: message".
@@ -310,8 +354,10 @@ std::string take_exception(bool with_traceback) {
   Runtime &rt = runtime();
   if (with_traceback && rt.helpers != nullptr) {
     PyObject *format = g_api->PyDict_GetItemString(rt.helpers, "format_exception");
-    PyObject *args[] = {t.get(), v ? v.get() : g_api->none, tb ? tb.get() : g_api->none};
-    Ref text(format != nullptr ? g_api->PyObject_Vectorcall(format, args, 3, nullptr) : nullptr);
+    Ref text(format != nullptr
+                 ? g_api->PyObject_CallFunctionObjArgs(format, t.get(), v ? v.get() : g_api->none,
+                                                       tb ? tb.get() : g_api->none, nullptr)
+                 : nullptr);
     if (text) {
       std::string out = utf8(text.get());
       while (!out.empty() && out.back() == '\n') out.pop_back();
@@ -319,7 +365,9 @@ std::string take_exception(bool with_traceback) {
     }
     g_api->PyErr_Clear();
   }
-  std::string out = reinterpret_cast<PyTypeObject *>(t.get())->tp_name;
+  Ref name(g_api->PyObject_GetAttrString(t.get(), "__name__"));
+  std::string out = name ? utf8(name.get()) : "exception";
+  if (!name) g_api->PyErr_Clear();
   if (v) {
     Ref message(g_api->PyObject_Str(v.get()));
     if (message) {
@@ -398,54 +446,11 @@ void call_helper(const char *name, const std::vector<std::string> &paths, Ref *r
   PyObject *helper = g_api->PyDict_GetItemString(runtime().helpers, name);
   Ref list = string_list(paths);
   if (helper == nullptr || !list) fail_python(std::string("python: ") + name);
-  PyObject *args[] = {list.get()};
-  Ref out(g_api->PyObject_Vectorcall(helper, args, 1, nullptr));
+  Ref out(g_api->PyObject_CallFunctionObjArgs(helper, list.get(), nullptr));
   if (!out) fail_python(std::string("python: ") + name);
   if (result != nullptr) *result = std::move(out);
 }
 
-void check_status(Runtime &rt, const PyStatus &status, const std::string &what) {
-  if (!g_api->PyStatus_Exception(status)) return;
-  std::string message = "python: " + what + " failed";
-  if (g_api->PyStatus_IsExit(status)) {
-    message += ": CPython asked to exit with code " + std::to_string(status.exitcode);
-  } else {
-    if (status.func != nullptr) message += std::string(": ") + status.func;
-    if (status.err_msg != nullptr) message += std::string(": ") + status.err_msg;
-  }
-  rt.broken = message;
-  fail(Status::kPython, message);
-}
-
-// Frees what PyConfig holds however initialisation ends.
-class ConfigGuard {
- public:
-  explicit ConfigGuard(PyConfig *config) : config_(config) {}
-  ~ConfigGuard() { g_api->PyConfig_Clear(config_); }
-  ConfigGuard(const ConfigGuard &) = delete;
-  ConfigGuard &operator=(const ConfigGuard &) = delete;
-
- private:
-  PyConfig *config_;
-};
-
-// Decoded by CPython itself (after pre-initialisation, in UTF-8 mode), as it decodes argv.
-std::wstring wide(const std::string &text) {
-  wchar_t *decoded = g_api->Py_DecodeLocale(text.c_str(), nullptr);
-  if (decoded == nullptr) fail(Status::kNoMemory, "python: cannot decode " + quote(text));
-  std::wstring out(decoded);
-  g_api->PyMem_RawFree(decoded);
-  return out;
-}
-
-void set_string(Runtime &rt, PyConfig &config, wchar_t **field, const std::string &value,
-                const char *name) {
-  check_status(rt, g_api->PyConfig_SetString(&config, field, wide(value).c_str()),
-               std::string("setting PyConfig.") + name);
-}
-
-// Starts the process's CPython for `layout` with `group`'s paths in front of the standard
-// library. Runtime mutex held.
 // Once CPython runs, this library stays loaded until the process ends: CPython cannot be
 // started a second time, so a host that dlclose()d and dlopen()ed the plugin again would
 // otherwise get a fresh copy that can never run Python; and the running interpreter's
@@ -459,8 +464,36 @@ void pin_this_library(const Logger &log) {
   }
 }
 
+// GIL held (attached). What the running CPython says of itself, and what the GIL watch
+// needs. Throws with the traceback.
+void read_facts(Runtime &rt, const PythonLayout &layout) {
+  PyObject *facts = g_api->PyDict_GetItemString(rt.helpers, "facts");
+  Ref list(facts != nullptr ? g_api->PyObject_CallFunctionObjArgs(facts, nullptr) : nullptr);
+  if (!list) fail_python("python: asking CPython about itself");
+  auto item = [&](Py_ssize_t i) { return g_api->PyList_GetItem(list.get(), i); };
+  RuntimeInfo &info = rt.facts;
+  info.version = rt.api->version.substr(0, rt.api->version.find(' '));
+  info.prefix = utf8(item(0));
+  info.executable = utf8(item(1));
+  info.implementation = utf8(item(2));
+  info.free_threaded = g_api->PyObject_IsTrue(item(3)) == 1;
+  info.libpython = layout.libpython;
+  info.home = layout.home;
+  rt.sys_modules = Ref::borrowed(item(4)).release();
+  PyObject *is_gil_enabled = item(5);
+  if (is_gil_enabled != g_api->none) rt.is_gil_enabled = Ref::borrowed(is_gil_enabled).release();
+  info.gil_enabled = true;
+  if (rt.is_gil_enabled != nullptr) {
+    Ref now(g_api->PyObject_CallFunctionObjArgs(rt.is_gil_enabled, nullptr));
+    if (!now) fail_python("python: sys._is_gil_enabled()");
+    info.gil_enabled = g_api->PyObject_IsTrue(now.get()) == 1;
+  }
+  rt.modules_seen = g_api->PyDict_Size(rt.sys_modules);
+}
+
+// Starts the process's CPython for `layout`. Runtime mutex held.
 void start_python(Runtime &rt, const PythonLayout &layout, Group &group, const Logger &log) {
-  auto api = std::make_unique<Api>(load_libpython(layout.libpython));
+  auto api = std::make_unique<Api>(load_libpython(layout.libpython, layout.flavour.version));
   if (api->Py_IsInitialized()) {
     fail(Status::kPython, "python: a CPython (" + layout.libpython.string() +
                               ") is already running in this process, started by someone else "
@@ -470,61 +503,28 @@ void start_python(Runtime &rt, const PythonLayout &layout, Group &group, const L
   // From here on CPython keeps state: the library stays loaded whatever happens.
   g_api = api.get();
   rt.api = std::move(api);
-
-  // Isolated pre-configuration: the host's locale is left alone (configure_locale = 0),
-  // and UTF-8 mode makes file names and text independent of it.
-  PyPreConfig preconfig;
-  g_api->PyPreConfig_InitIsolatedConfig(&preconfig);
-  preconfig.utf8_mode = 1;
-  check_status(rt, g_api->Py_PreInitialize(&preconfig), "pre-initialising CPython");
-
-  // Isolated rather than Python configuration: the host process's own PYTHONPATH,
-  // PYTHONHOME, PYTHONSTARTUP... are not the job's and must not leak in; no user site, no
-  // signal handlers (the host owns SIGINT), no argv parsing, C stdio untouched.
-  PyConfig config;
-  g_api->PyConfig_InitIsolatedConfig(&config);
-  ConfigGuard guard(&config);
-  config.site_import = 1;
-  config.user_site_directory = 0;
-  config.install_signal_handlers = 0;
-  config.parse_argv = 0;
-  config.configure_c_stdio = 0;
-  config.pathconfig_warnings = 0;
-  set_string(rt, config, &config.program_name, layout.executable.string(), "program_name");
-  set_string(rt, config, &config.executable, layout.executable.string(), "executable");
-  set_string(rt, config, &config.home, layout.home.string(), "home");
-
-  std::vector<std::string> ours;
-  const std::set<std::string> stdlib(layout.stdlib_paths.begin(), layout.stdlib_paths.end());
-  for (const auto &p : group.paths) {
-    if (stdlib.count(p) == 0) ours.push_back(p);
-  }
-  config.module_search_paths_set = 1;
-  for (const auto &list : {ours, layout.stdlib_paths}) {
-    for (const auto &p : list) {
-      check_status(rt, g_api->PyWideStringList_Append(&config.module_search_paths, wide(p).c_str()),
-                   "setting PyConfig.module_search_paths");
-    }
-  }
-
   {
-    // site.py and sitecustomize run now: in the environment's directory already.
+    // site.py runs now: in the environment's directory already.
     WorkingDirectory cwd(group.working_directory_fd, group.working_directory, log);
-    check_status(rt, g_api->Py_InitializeFromConfig(&config),
-                 "starting CPython (" + layout.describe() + ")");
+    start_cpython(*g_api, StartOptions{layout.flavour.version, layout.home, layout.executable});
   }
 
   // This thread holds the GIL with the main thread state; the references go before it does.
   std::string failure;
   {
     Ref globals(g_api->PyDict_New());
-    Ref code(g_api->Py_CompileStringExFlags(kHelpers, "<pyenv>", Py_file_input, nullptr, -1));
+    Ref code(g_api->Py_CompileString(kHelpers, "<pyenv>", capi::kFileInput));
     bool ok = globals && code &&
               g_api->PyDict_SetItemString(globals.get(), "__builtins__",
                                           g_api->PyEval_GetBuiltins()) == 0;
     Ref result(ok ? g_api->PyEval_EvalCode(code.get(), globals.get(), globals.get()) : nullptr);
     if (result) {
       rt.helpers = globals.release();
+      try {
+        read_facts(rt, layout);
+      } catch (const Error &e) {
+        failure = e.what();
+      }
     } else {
       failure = take_exception(false);
     }
@@ -538,9 +538,14 @@ void start_python(Runtime &rt, const PythonLayout &layout, Group &group, const L
   }
 
   rt.layout = layout;
-  for (const auto &p : claim_paths(rt, group)) rt.paths[p].owned = stdlib.count(p) == 0;
-  log.info("python: started CPython " + rt.api->version.substr(0, rt.api->version.find(' ')) +
-           " (" + layout.describe() + ", executable " + layout.executable.string() + ")");
+  if (rt.facts.free_threaded != layout.flavour.free_threaded()) {
+    log.warn("python: " + layout.libpython.string() + " is " +
+             (rt.facts.free_threaded ? "" : "not ") +
+             "a free-threaded build, unlike what its file names say");
+  }
+  log.info("python: started CPython " + rt.facts.version +
+           (rt.facts.free_threaded ? " (free-threaded)" : "") + " (" + layout.describe() +
+           ", executable " + layout.executable.string() + ")");
 }
 
 void start(Runtime &rt, const PythonLayout &layout, Group &group, const Logger &log) {
@@ -552,6 +557,44 @@ void start(Runtime &rt, const PythonLayout &layout, Group &group, const Logger &
     if (rt.api && rt.broken.empty()) rt.broken = e.what();
     throw;
   }
+}
+
+// GIL held (attached). Free-threaded builds only: when CPython has re-enabled the GIL
+// (3.13+ does so on importing an extension that does not declare free-threading support),
+// warns once. Imports are noticed by sys.modules' size, so the usual call costs one
+// PyDict_Size.
+void watch_gil(const Logger &log) {
+  Runtime &rt = runtime();
+  if (!rt.facts.free_threaded || rt.is_gil_enabled == nullptr ||
+      rt.gil_reported.load(std::memory_order_relaxed)) {
+    return;
+  }
+  const Py_ssize_t modules = g_api->PyDict_Size(rt.sys_modules);
+  if (rt.modules_seen.exchange(modules, std::memory_order_relaxed) == modules) return;
+  Ref now(g_api->PyObject_CallFunctionObjArgs(rt.is_gil_enabled, nullptr));
+  if (!now) {
+    g_api->PyErr_Clear();
+    return;
+  }
+  if (g_api->PyObject_IsTrue(now.get()) == 1 && !rt.gil_reported.exchange(true)) {
+    log.warn("python: CPython " + rt.facts.version +
+             " (free-threaded) re-enabled the GIL: an imported extension module does not "
+             "declare that it can run without it (CPython's RuntimeWarning names it). Python "
+             "code now runs one host thread at a time; pyenv_interpreter_info reports "
+             "\"gil_enabled\": true");
+  }
+}
+
+// GIL held (attached).
+bool gil_enabled_now() {
+  Runtime &rt = runtime();
+  if (!rt.facts.free_threaded || rt.is_gil_enabled == nullptr) return true;
+  Ref now(g_api->PyObject_CallFunctionObjArgs(rt.is_gil_enabled, nullptr));
+  if (!now) {
+    g_api->PyErr_Clear();
+    return rt.gil_reported.load();
+  }
+  return g_api->PyObject_IsTrue(now.get()) == 1;
 }
 
 }  // namespace
@@ -567,11 +610,26 @@ struct Interpreter::Impl {
     PyObject *object = nullptr;
     PyObject *name = nullptr;
   };
-  std::map<std::string, Callable, std::less<>> callables;  // guarded by the GIL
+  using Callables = std::map<std::string, Callable, std::less<>>;
+  // Host threads look callables up on every call, at once and without a GIL in free-threaded
+  // builds: they read an immutable snapshot, published atomically. A new name copies the
+  // snapshot under `callables_mutex`, which is never held while Python runs (Python code
+  // may call back into this handle, and in GIL builds another thread holding the GIL may be
+  // waiting for it). Old snapshots are kept until the handle closes: a reader may still be
+  // looking at one.
+  std::atomic<const Callables *> callables{nullptr};
+  std::mutex callables_mutex;
+  std::vector<std::unique_ptr<const Callables>> snapshots;  // guarded by callables_mutex
+
+  Impl() {
+    snapshots.push_back(std::make_unique<Callables>());
+    callables = snapshots.back().get();
+  }
 
   // GIL held. A new reference to the callable named `name`.
   Ref resolve(std::string_view name);
   Callable make_callable(std::string_view name);
+  Callable cached(std::string_view name);
 };
 
 Interpreter::Impl::Callable Interpreter::Impl::make_callable(std::string_view name) {
@@ -608,37 +666,68 @@ Interpreter::Impl::Callable Interpreter::Impl::make_callable(std::string_view na
   return Callable{object.release(), nullptr};
 }
 
+Interpreter::Impl::Callable Interpreter::Impl::cached(std::string_view name) {
+  const Callables &now = *callables.load(std::memory_order_acquire);
+  auto it = now.find(name);
+  if (it != now.end()) return it->second;
+  // The import may run other threads' Python meanwhile; the first to publish wins.
+  Callable made = make_callable(name);
+  Callable kept;
+  {
+    std::lock_guard<std::mutex> lock(callables_mutex);
+    const Callables &latest = *callables.load(std::memory_order_relaxed);
+    auto found = latest.find(name);
+    if (found == latest.end()) {
+      auto next = std::make_unique<Callables>(latest);
+      next->emplace(std::string(name), made);
+      callables.store(next.get(), std::memory_order_release);
+      snapshots.push_back(std::move(next));
+      return made;
+    }
+    kept = found->second;
+  }
+  // Dropped outside the lock: a destructor may run Python code.
+  if (made.object != nullptr) g_api->Py_DecRef(made.object);
+  if (made.name != nullptr) g_api->Py_DecRef(made.name);
+  return kept;
+}
+
 Ref Interpreter::Impl::resolve(std::string_view name) {
-  auto it = callables.find(name);
-  if (it == callables.end()) {
-    // The import may release the GIL; another thread may have cached the name meanwhile.
-    Callable made = make_callable(name);
-    auto [where, inserted] = callables.emplace(std::string(name), made);
-    if (!inserted) {
-      if (made.object != nullptr) g_api->Py_DecRef(made.object);
-      if (made.name != nullptr) g_api->Py_DecRef(made.name);
-    }
-    it = where;
+  const Callable callable = cached(name);
+  if (callable.object != nullptr) {
+    watch_gil(log);  // the first use of a "module:function" imported the module
+    return Ref::borrowed(callable.object);
   }
-  if (it->second.object != nullptr) return Ref::borrowed(it->second.object);
-  // Looked up on each call: code exec'd later may rebind the name.
-  PyObject *found = g_api->PyDict_GetItemWithError(globals, it->second.name);
-  if (found == nullptr) {
-    if (g_api->PyErr_Occurred() != nullptr) fail_python("python: " + quote(name));
-    found = g_api->PyDict_GetItemWithError(g_api->PyEval_GetBuiltins(), it->second.name);
-    if (found == nullptr) {
-      if (g_api->PyErr_Occurred() != nullptr) fail_python("python: " + quote(name));
-      fail(Status::kPython, "python: name " + quote(name) +
-                                " is not defined in this interpreter's globals (nor a builtin)");
+  // Looked up on each call: code exec'd later may rebind the name. A strong reference where
+  // the library has PyDict_GetItemRef (3.13+, every free-threaded build): another thread may
+  // rebind the name meanwhile.
+  auto lookup = [&](PyObject *dict) -> Ref {
+    if (g_api->PyDict_GetItemRef != nullptr) {
+      PyObject *found = nullptr;
+      if (g_api->PyDict_GetItemRef(dict, callable.name, &found) < 0) {
+        fail_python("python: " + quote(name));
+      }
+      return Ref(found);
     }
+    PyObject *found = g_api->PyDict_GetItemWithError(dict, callable.name);
+    if (found == nullptr && g_api->PyErr_Occurred() != nullptr) {
+      fail_python("python: " + quote(name));
+    }
+    return Ref::borrowed(found);
+  };
+  Ref found = lookup(globals);
+  if (!found) found = lookup(g_api->PyEval_GetBuiltins());
+  if (!found) {
+    fail(Status::kPython, "python: name " + quote(name) +
+                              " is not defined in this interpreter's globals (nor a builtin)");
   }
-  return Ref::borrowed(found);
+  return found;
 }
 
 Interpreter::Interpreter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 std::shared_ptr<Interpreter> Interpreter::open(const Environment &env, const Logger &log) {
-  PythonLayout layout = locate_python(env, header_version(), log);
+  PythonLayout layout = locate_python(env, log);
   Runtime &rt = runtime();
   std::lock_guard<std::mutex> lock(rt.mutex);
   if (!rt.broken.empty()) {
@@ -649,10 +738,9 @@ std::shared_ptr<Interpreter> Interpreter::open(const Environment &env, const Log
   }
   if (rt.layout && !rt.layout->same_python(layout)) {
     fail(Status::kPython,
-         "python: the environment needs Python " + layout.version + " with " + layout.describe() +
-             ", but this process already runs CPython " +
-             rt.api->version.substr(0, rt.api->version.find(' ')) + " with " +
-             rt.layout->describe() +
+         "python: the environment needs Python " + layout.flavour.describe() + " with " +
+             layout.describe() + ", but this process already runs CPython " + rt.facts.version +
+             (rt.facts.free_threaded ? " (free-threaded)" : "") + " with " + rt.layout->describe() +
              "; there is one CPython per process, so jobs needing different Pythons must run "
              "in different processes");
   }
@@ -688,8 +776,7 @@ std::shared_ptr<Interpreter> Interpreter::open(const Environment &env, const Log
     }
   } close_fd{group, fresh_group};
 
-  const bool starting = !rt.api;
-  if (starting) start(rt, layout, *group, log);
+  if (!rt.api) start(rt, layout, *group, log);
 
   auto impl = std::make_unique<Impl>();
   impl->group = group;
@@ -704,8 +791,7 @@ std::shared_ptr<Interpreter> Interpreter::open(const Environment &env, const Log
         g_api->PyDict_SetItemString(globals.get(), "__name__", main_name.get()) != 0) {
       fail_python("python: creating an interpreter's globals");
     }
-    // The group that started CPython had its paths put first by PyConfig.
-    if (fresh_group && !starting) {
+    if (fresh_group) {
       const std::vector<std::string> added = claim_paths(rt, *group);
       if (!added.empty()) {
         Ref owned;
@@ -721,6 +807,7 @@ std::shared_ptr<Interpreter> Interpreter::open(const Environment &env, const Log
         }
       }
     }
+    watch_gil(log);  // site.py and .pth files may have imported extensions
     impl->globals = globals.release();
   }
   if (fresh_group) rt.groups.emplace(key, std::move(made));
@@ -737,7 +824,7 @@ Interpreter::~Interpreter() {
   const bool last = --group->interpreters == 0;
   try {
     Gil gil;
-    for (auto &[name, callable] : d.callables) {
+    for (auto &[name, callable] : *d.callables.load()) {
       if (callable.object != nullptr) g_api->Py_DecRef(callable.object);
       if (callable.name != nullptr) g_api->Py_DecRef(callable.name);
     }
@@ -762,39 +849,53 @@ std::optional<RuntimeInfo> Interpreter::running() {
   Runtime &rt = runtime();
   std::lock_guard<std::mutex> lock(rt.mutex);
   if (!rt.layout) return std::nullopt;
-  return RuntimeInfo{rt.api->version, rt.layout->libpython, rt.layout->home, rt.layout->executable};
+  RuntimeInfo info = rt.facts;
+  info.gil_enabled = info.gil_enabled || rt.gil_reported.load();
+  return info;
+}
+
+RuntimeInfo Interpreter::info() {
+  Gil gil;
+  watch_gil(impl_->log);
+  RuntimeInfo info = runtime().facts;
+  info.gil_enabled = gil_enabled_now();
+  return info;
 }
 
 void Interpreter::exec(const std::string &code) {
   Impl &d = *impl_;
   WorkingDirectory cwd(d.group->working_directory_fd, d.group->working_directory, d.log);
   Gil gil;
-  Ref compiled(g_api->Py_CompileStringExFlags(code.c_str(), "<exec>", Py_file_input, nullptr, -1));
+  Ref compiled(g_api->Py_CompileString(code.c_str(), "<exec>", capi::kFileInput));
   if (!compiled) fail_python("python: exec: the code does not compile");
   Ref result(g_api->PyEval_EvalCode(compiled.get(), d.globals, d.globals));
+  watch_gil(d.log);
   if (!result) fail_python("python: exec raised an exception");
 }
 
 namespace {
 
-// GIL held. json.loads and json.dumps, imported on first use.
-void ensure_json(Runtime &rt) {
-  if (rt.json_loads != nullptr) return;
+// GIL held. json.loads and json.dumps, imported on first use. Threads racing here each
+// import (imports are thread-safe in CPython); the first to publish wins.
+const JsonFunctions &json_functions(Runtime &rt) {
+  if (const JsonFunctions *json = rt.json.load(std::memory_order_acquire)) return *json;
   Ref json(g_api->PyImport_ImportModule("json"));
   if (!json) fail_python("python: cannot import json");
   Ref loads(g_api->PyObject_GetAttrString(json.get(), "loads"));
   Ref dumps(g_api->PyObject_GetAttrString(json.get(), "dumps"));
   if (!loads || !dumps) fail_python("python: json");
-  // The import may have let another thread do the same.
-  if (rt.json_loads != nullptr) return;
-  rt.json_loads = loads.release();
-  rt.json_dumps = dumps.release();
+  auto made = std::make_unique<JsonFunctions>(JsonFunctions{loads.get(), dumps.get()});
+  JsonFunctions *expected = nullptr;
+  if (!rt.json.compare_exchange_strong(expected, made.get(), std::memory_order_acq_rel)) {
+    return *expected;
+  }
+  loads.release();
+  dumps.release();
+  return *made.release();
 }
 
 Ref call_one(PyObject *function, PyObject *argument) {
-  PyObject *args[2] = {nullptr, argument};
-  return Ref(
-      g_api->PyObject_Vectorcall(function, args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr));
+  return Ref(g_api->PyObject_CallFunctionObjArgs(function, argument, nullptr));
 }
 
 Buffer copy_out(const char *data, size_t size) {
@@ -813,12 +914,11 @@ std::string Interpreter::call_json(std::string_view callable, const std::string 
   Runtime &rt = runtime();
   WorkingDirectory cwd(d.group->working_directory_fd, d.group->working_directory, d.log);
   Gil gil;
-  ensure_json(rt);
+  const JsonFunctions &json = json_functions(rt);
   Ref function = d.resolve(callable);
   Ref args;
   if (args_json.empty()) {
-    Ref empty(g_api->PyList_New(0));
-    if (empty) args = Ref(g_api->PyList_AsTuple(empty.get()));
+    args = Ref(g_api->PyTuple_New(0));
   } else {
     Ref text(g_api->PyUnicode_FromStringAndSize(args_json.data(),
                                                 static_cast<Py_ssize_t>(args_json.size())));
@@ -826,12 +926,12 @@ std::string Interpreter::call_json(std::string_view callable, const std::string 
       fail(Status::kInvalid, "python: " + quote(callable) + ": arguments are not UTF-8 (" +
                                  take_exception(false) + ")");
     }
-    Ref parsed = call_one(rt.json_loads, text.get());
+    Ref parsed = call_one(json.loads, text.get());
     if (!parsed) {
       fail(Status::kInvalid, "python: " + quote(callable) + ": arguments are not valid JSON (" +
                                  take_exception(false) + ")");
     }
-    if (!PyList_Check(parsed.get())) {
+    if ((type_flags(parsed.get()) & capi::kListSubclass) == 0) {
       fail(Status::kInvalid, "python: " + quote(callable) +
                                  ": arguments must be a JSON array, not a JSON " +
                                  type_name(parsed.get()));
@@ -840,10 +940,11 @@ std::string Interpreter::call_json(std::string_view callable, const std::string 
   }
   if (!args) fail_python("python: " + quote(callable));
   Ref result(g_api->PyObject_Call(function.get(), args.get(), nullptr));
+  watch_gil(d.log);
   if (!result) fail_python("python: " + quote(callable) + " raised an exception");
-  Ref json = call_one(rt.json_dumps, result.get());
-  if (!json) fail_python("python: the result of " + quote(callable) + " is not JSON-serialisable");
-  return utf8(json.get());
+  Ref text = call_one(json.dumps, result.get());
+  if (!text) fail_python("python: the result of " + quote(callable) + " is not JSON-serialisable");
+  return utf8(text.get());
 }
 
 Buffer Interpreter::call_bytes(std::string_view callable, const void *data, size_t size) {
@@ -856,16 +957,18 @@ Buffer Interpreter::call_bytes(std::string_view callable, const void *data, size
                                                 static_cast<Py_ssize_t>(size)));
   if (!argument) fail_python("python: " + quote(callable));
   Ref result = call_one(function.get(), argument.get());
+  watch_gil(d.log);
   if (!result) fail_python("python: " + quote(callable) + " raised an exception");
 
   PyObject *r = result.get();
-  if (PyBytes_Check(r)) {
+  const unsigned long flags = type_flags(r);
+  if ((flags & capi::kBytesSubclass) != 0) {
     char *bytes = nullptr;
     Py_ssize_t length = 0;
     if (g_api->PyBytes_AsStringAndSize(r, &bytes, &length) != 0) fail_python("python: bytes");
     return copy_out(bytes, static_cast<size_t>(length));
   }
-  if (PyUnicode_Check(r)) {
+  if ((flags & capi::kUnicodeSubclass) != 0) {
     Py_ssize_t length = 0;
     const char *text = g_api->PyUnicode_AsUTF8AndSize(r, &length);
     if (text == nullptr) {
@@ -873,10 +976,10 @@ Buffer Interpreter::call_bytes(std::string_view callable, const void *data, size
     }
     return copy_out(text, static_cast<size_t>(length));
   }
-  Py_buffer view;
-  if (g_api->PyObject_GetBuffer(r, &view, PyBUF_SIMPLE) == 0) {
+  capi::Py_buffer view;
+  if (g_api->PyObject_GetBuffer(r, &view, capi::kBufSimple) == 0) {
     struct Release {
-      Py_buffer *view;
+      capi::Py_buffer *view;
       ~Release() { g_api->PyBuffer_Release(view); }
     } release{&view};
     return copy_out(static_cast<const char *>(view.buf), static_cast<size_t>(view.len));
@@ -884,6 +987,17 @@ Buffer Interpreter::call_bytes(std::string_view callable, const void *data, size
   g_api->PyErr_Clear();
   fail(Status::kPython,
        "python: " + quote(callable) + " returned " + type_name(r) + ", expected bytes or str");
+}
+
+std::string to_json(const RuntimeInfo &info) {
+  auto boolean = [](bool b) { return b ? "true" : "false"; };
+  return "{\"version\": " + json_string(info.version) +
+         ", \"implementation\": " + json_string(info.implementation) +
+         ", \"free_threaded\": " + boolean(info.free_threaded) +
+         ", \"gil_enabled\": " + boolean(info.gil_enabled) +
+         ", \"prefix\": " + json_string(info.prefix) +
+         ", \"executable\": " + json_string(info.executable) +
+         ", \"libpython\": " + json_string(info.libpython.string()) + "}";
 }
 
 }  // namespace pyenv::python

@@ -4,19 +4,26 @@
 //
 // One CPython per process. Its libpython is found from the environment (python/locate.hpp)
 // and loaded with dlopen; it is initialised once, isolated from the host's own environment
-// variables (PyConfig_InitIsolatedConfig: PYTHONPATH, PYTHONHOME... of the host process are
-// ignored, no user site-packages, no signal handlers, the host's locale untouched, UTF-8
-// mode), with home, executable and module search paths set before initialisation. It is
+// variables (PYTHONPATH, PYTHONHOME... of the host process are ignored, no user
+// site-packages, no signal handlers, the host's locale untouched, UTF-8 mode), with home
+// and executable set before initialisation. It is
 // never finalised: host threads may still call it, and CPython cannot be started twice in
 // one process. An environment that needs another home, venv or version than the running
 // one is refused with Error(kPython) naming both.
 //
-// sys.path: the environment's paths come first, then the standard library of its home; a
-// venv's or an archive's site-packages come from site.py. A later environment with the same
-// Python adds its own paths in front. Each path is counted per environment that added it;
-// when the last interpreter of an environment closes, the paths only it added leave sys.path
-// again, and so do the modules imported from them (from sys.modules), so that jobs coming and
-// going neither accumulate paths nor see each other's stale modules.
+// Any CPython from 3.9 to 3.15, GIL or free-threaded: the version and flavour are read from
+// the environment before anything is loaded (locate.hpp), start-up takes that version's
+// path (startup.hpp), and everything after start-up calls functions every supported
+// version exports, declared by libpyenv itself (capi.hpp). With a free-threaded build, host
+// threads run Python in parallel: libpyenv takes no lock of its own around calls, and its
+// own shared state is guarded by its own mutexes and atomics, never by the GIL.
+//
+// sys.path: the environment's paths come first (put there right after start-up), then the
+// standard library of its home; a venv's or an archive's site-packages come from site.py. A later
+// environment with the same Python adds its own paths in front. Each path is counted per
+// environment that added it; when the last interpreter of an environment closes, the paths only it
+// added leave sys.path again, and so do the modules imported from them (from sys.modules), so that
+// jobs coming and going neither accumulate paths nor see each other's stale modules.
 //
 // Working directory. When the environment has one, every call runs with it as the current
 // directory (os.getcwd(), relative paths into archives). A process-wide chdir would move the
@@ -74,17 +81,26 @@ class Buffer {
   size_t size_ = 0;
 };
 
-// The CPython this process runs.
+// The CPython this process runs (pyenv_interpreter_info).
 struct RuntimeInfo {
-  std::string version;  // Py_GetVersion()
+  std::string version;         // "3.13.1": Py_GetVersion() up to its first space
+  std::string implementation;  // sys.implementation.name: "cpython"
+  bool free_threaded = false;  // a free-threaded build (sys.abiflags has "t")
+  bool gil_enabled = true;     // the GIL is enabled (always, but in free-threaded builds)
+  std::string prefix;          // sys.prefix (a venv's directory for a venv)
+  std::string executable;      // sys.executable
   std::filesystem::path libpython;
-  std::filesystem::path home;
-  std::filesystem::path executable;
+  std::filesystem::path home;  // the home it was started with
 };
 
+// {"version": ..., "implementation": ..., "free_threaded": ..., "gil_enabled": ...,
+// "prefix": ..., "executable": ..., "libpython": ...}
+std::string to_json(const RuntimeInfo &info);
+
 // One handle onto the process's CPython, with its own globals. Thread-safe: any thread may
-// call; the GIL is taken for each call and released before it returns, never held between
-// calls. Closing a handle (destroying it) must not race with calls on that same handle.
+// call; the GIL is taken for each call (a free-threaded build: the thread state attached)
+// and released before it returns, never held between calls. Closing a handle (destroying it) must
+// not race with calls on that same handle.
 class Interpreter {
  public:
   // Starts the process's CPython for `env` on first use, or joins the running one.
@@ -92,8 +108,13 @@ class Interpreter {
   // or version than the running CPython (naming both), CPython failing to start.
   static std::shared_ptr<Interpreter> open(const Environment &env, const Logger &log);
 
-  // The running CPython; nullopt before the first open.
+  // The running CPython; nullopt before the first open. gil_enabled: as last seen.
   static std::optional<RuntimeInfo> running();
+
+  // The running CPython, with whether the GIL is enabled now (a free-threaded build enables
+  // it when an extension without free-threading support is imported; that is also logged
+  // once, as a warning).
+  RuntimeInfo info();
 
   ~Interpreter();
   Interpreter(const Interpreter &) = delete;

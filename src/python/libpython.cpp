@@ -6,11 +6,12 @@
 
 namespace pyenv::python {
 
-std::string header_version() {
-  return std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION);
+void *Api::symbol(const char *name) const {
+  dlerror();
+  return ::dlsym(handle, name);
 }
 
-Api load_libpython(const std::filesystem::path &path) {
+Api load_libpython(const std::filesystem::path &path, const std::string &version) {
   Api api;
   api.path = path;
   dlerror();
@@ -25,30 +26,29 @@ Api load_libpython(const std::filesystem::path &path) {
     fail(Status::kPython, message);
   };
   auto resolve = [&](const char *name) -> void * {
-    dlerror();
-    void *symbol = ::dlsym(api.handle, name);
-    if (symbol == nullptr) {
+    void *found = api.symbol(name);
+    if (found == nullptr) {
       close_and_fail("libpython " + path.string() + " lacks " + name + " (not a CPython " +
-                     header_version() + " library?)");
+                     version + " library?)");
     }
-    return symbol;
+    return found;
   };
-#define PYENV_RESOLVE_FUNCTION(name) \
-  api.name = reinterpret_cast<decltype(api.name)>(resolve(#name));
-  PYENV_PYTHON_FUNCTIONS(PYENV_RESOLVE_FUNCTION)
+#define PYENV_RESOLVE_FUNCTION(name, result, params) \
+  api.name = reinterpret_cast<capi::name##_fn>(resolve(#name));
+  PYENV_CAPI_FUNCTIONS(PYENV_RESOLVE_FUNCTION)
 #undef PYENV_RESOLVE_FUNCTION
-  api.none = static_cast<PyObject *>(resolve("_Py_NoneStruct"));
+#define PYENV_RESOLVE_OPTIONAL(name, result, params) \
+  api.name = reinterpret_cast<capi::name##_fn>(api.symbol(#name));
+  PYENV_CAPI_OPTIONAL_FUNCTIONS(PYENV_RESOLVE_OPTIONAL)
+#undef PYENV_RESOLVE_OPTIONAL
+  api.none = static_cast<capi::PyObject *>(resolve("_Py_NoneStruct"));
 
   api.version = api.Py_GetVersion();
-  const std::string wanted = header_version();
   const std::string major_minor =
       api.version.substr(0, api.version.find_first_not_of("0123456789."));
-  const bool same =
-      major_minor == wanted || (major_minor.compare(0, wanted.size() + 1, wanted + ".") == 0);
-  if (!same) {
+  if (major_minor != version && major_minor.compare(0, version.size() + 1, version + ".") != 0) {
     close_and_fail("libpython " + path.string() + " is Python " + major_minor +
-                   ", but libpyenv embeds Python " + wanted +
-                   " (the version of the headers it was built with)");
+                   ", but its file name and its environment say Python " + version);
   }
   return api;
 }

@@ -153,63 +153,90 @@ std::optional<Venv> find_venv(const Environment &env, const fs::path &executable
   return read_venv(bin);
 }
 
-std::string without_dot(const std::string &version) {
-  std::string out = version;
-  out.erase(std::remove(out.begin(), out.end(), '.'), out.end());
-  return out;
+std::string version_list(const std::vector<Flavour> &flavours) {
+  std::set<std::string> names;
+  for (const auto &f : flavours) names.insert(f.describe());
+  return join(std::vector<std::string>(names.begin(), names.end()), ", ");
 }
 
-// The platlibdir ("lib" or "lib64") under which `prefix` holds the standard library of
-// `version`, as getpath's landmarks decide.
-std::optional<std::string> find_stdlib(const fs::path &prefix, const std::string &version) {
-  for (const char *libdir : {"lib", "lib64"}) {
-    const fs::path dir = prefix / libdir / ("python" + version);
-    if (file_exists(dir / "os.py") || file_exists(dir / "os.pyc") ||
-        file_exists(prefix / libdir / ("python" + without_dot(version) + ".zip"))) {
-      return std::string(libdir);
-    }
+// Refused before anything is loaded: a library of another version would fail in ways that
+// say nothing about why (missing symbols, another object layout), or not fail at all.
+void require_supported(const Flavour &flavour, const std::string &what) {
+  static const std::regex number(R"((\d+)\.(\d+))");
+  std::smatch m;
+  bool supported = false;
+  if (std::regex_match(flavour.version, m, number)) {
+    const int major = std::stoi(m[1]), minor = std::stoi(m[2]);
+    supported = major == 3 && minor >= kOldestMinor && minor <= kNewestMinor;
   }
-  return std::nullopt;
+  if (!supported) {
+    fail(Status::kPython, what + " is Python " + flavour.version +
+                              ", but libpyenv embeds CPython " + supported_range() +
+                              "; nothing was loaded");
+  }
 }
 
-// Versions of the standard libraries under `prefix`, e.g. {"3.12"}.
-std::set<std::string> stdlib_versions(const fs::path &prefix) {
-  static const std::regex name(R"(python(\d+\.\d+))");
-  std::set<std::string> out;
+// "python3.13t" -> 3.13, "t"; also "libpython3.13t.so.1.0" and the standard library's
+// "python3.13t" directory.
+std::optional<Flavour> parse_versioned(const std::string &name, const std::regex &pattern) {
+  std::smatch m;
+  if (!std::regex_match(name, m, pattern)) return std::nullopt;
+  return Flavour{m[1], m[2]};
+}
+
+std::optional<Flavour> parse_executable_name(const std::string &file) {
+  static const std::regex name(R"(python(\d+\.\d+)([a-z]*))");
+  return parse_versioned(file, name);
+}
+
+std::optional<Flavour> parse_library_name(const std::string &file) {
+  static const std::regex name(R"(libpython(\d+\.\d+)([a-z]*)\.so(\.\d+)*)");
+  return parse_versioned(file, name);
+}
+
+// The standard libraries under `prefix`: lib/python3.X[t]/os.py (or .pyc), or the zip
+// lib/python3X[t].zip, under lib or lib64 (getpath's landmarks).
+struct Stdlib {
+  Flavour flavour;
+  std::string platlibdir;
+};
+
+std::vector<Stdlib> find_stdlibs(const fs::path &prefix) {
+  static const std::regex dir_name(R"(python(\d+\.\d+)(t?))");
+  static const std::regex zip_name(R"(python(\d)(\d+)(t?)\.zip)");
+  std::vector<Stdlib> out;
   for (const char *libdir : {"lib", "lib64"}) {
     std::error_code ec;
     for (fs::directory_iterator it(prefix / libdir, ec), end; !ec && it != end; it.increment(ec)) {
-      std::smatch m;
       const std::string file = it->path().filename().string();
-      if (std::regex_match(file, m, name) && file_exists(it->path() / "os.py")) {
-        out.insert(m[1]);
+      std::smatch m;
+      if (std::regex_match(file, m, dir_name) &&
+          (file_exists(it->path() / "os.py") || file_exists(it->path() / "os.pyc"))) {
+        out.push_back(Stdlib{Flavour{m[1], m[2]}, libdir});
+      } else if (std::regex_match(file, m, zip_name) && file_exists(it->path())) {
+        out.push_back(Stdlib{Flavour{std::string(m[1]) + "." + std::string(m[2]), m[3]}, libdir});
       }
     }
   }
   return out;
 }
 
-std::string version_list(const std::set<std::string> &versions) {
-  return join(std::vector<std::string>(versions.begin(), versions.end()), ", ");
-}
-
-[[noreturn]] void fail_version(const std::string &what, const std::string &found,
-                               const std::string &supported) {
-  fail(Status::kPython, what + " is Python " + found + ", but libpyenv embeds Python " + supported +
-                            " (the version of the headers it was built with)");
-}
-
-// A libpython file: "libpython3.11.so.1.0" -> version 3.11, abiflags "".
-struct LibraryName {
-  std::string version;
-  std::string abiflags;
-};
-
-std::optional<LibraryName> parse_library_name(const std::string &file) {
-  static const std::regex name(R"(libpython(\d+\.\d+)([a-z]*)\.so(\.\d+)*)");
-  std::smatch m;
-  if (!std::regex_match(file, m, name)) return std::nullopt;
-  return LibraryName{m[1], m[2]};
+// Which of `found` is the environment's Python: the one the executable's name says, else the
+// only one. nullopt when several could be (the executable is asked then).
+std::optional<Flavour> choose(const std::vector<Stdlib> &found, const std::optional<Flavour> &named,
+                              const std::string &where) {
+  std::vector<Flavour> flavours;
+  for (const auto &s : found) flavours.push_back(s.flavour);
+  if (named) {
+    for (const auto &f : flavours) {
+      if (f.same_build(*named)) return *named;
+    }
+    fail(Status::kPython, where + " holds the standard library of Python " +
+                              version_list(flavours) + ", but its executable is Python " +
+                              named->describe());
+  }
+  if (flavours.size() == 1) return flavours.front();
+  return std::nullopt;
 }
 
 std::vector<fs::path> library_dirs(const fs::path &prefix) {
@@ -218,20 +245,21 @@ std::vector<fs::path> library_dirs(const fs::path &prefix) {
   return dirs;
 }
 
-// The libpython of `version` in `dirs`, resolved. Other versions found are added to `others`.
-std::optional<fs::path> find_library(const std::vector<fs::path> &dirs, const std::string &version,
-                                     std::set<std::string> &others) {
+// The libpython of `flavour` in `dirs`, resolved. Libraries of other versions or flavours
+// found are added to `others`.
+std::optional<fs::path> find_library(const std::vector<fs::path> &dirs, const Flavour &flavour,
+                                     std::vector<Flavour> &others) {
+  const std::string stem = "libpython" + flavour.version + (flavour.free_threaded() ? "t" : "");
   // The usual names first: listing a multiarch directory with thousands of entries on every
   // open would cost milliseconds.
   for (const auto &dir : dirs) {
     for (const std::string suffix : {".so.1.0", ".so.1", ".so"}) {
-      const fs::path candidate = dir / ("libpython" + version + suffix);
+      const fs::path candidate = dir / (stem + suffix);
       if (file_exists(candidate)) {
         if (auto resolved = resolved_path(candidate)) return resolved;
       }
     }
   }
-  std::vector<fs::path> found;
   for (const auto &dir : dirs) {
     std::error_code ec;
     std::vector<fs::path> entries;
@@ -239,21 +267,24 @@ std::optional<fs::path> find_library(const std::vector<fs::path> &dirs, const st
       entries.push_back(it->path());
     }
     // Versioned sonames ("libpython3.11.so.1.0") first: the development link may be absent.
+    // A debug build ("libpython3.13d.so") is ABI-compatible and found last.
     std::sort(entries.begin(), entries.end(), [](const fs::path &a, const fs::path &b) {
       return a.filename().string().size() > b.filename().string().size();
     });
+    std::optional<fs::path> debug;
     for (const auto &entry : entries) {
       auto name = parse_library_name(entry.filename().string());
       if (!name || !file_exists(entry)) continue;
-      // A debug build ("d") has another object layout than the headers describe.
-      if (!name->abiflags.empty()) continue;
-      if (name->version != version) {
-        others.insert(name->version);
+      if (!name->same_build(flavour)) {
+        others.push_back(*name);
         continue;
       }
-      if (auto resolved = resolved_path(entry)) found.push_back(*resolved);
+      auto resolved = resolved_path(entry);
+      if (!resolved) continue;
+      if (name->abiflags.find('d') == std::string::npos) return resolved;
+      if (!debug) debug = resolved;
     }
-    if (!found.empty()) return found.front();
+    if (debug) return debug;
   }
   return std::nullopt;
 }
@@ -292,6 +323,7 @@ constexpr const char *kAskScript =
     "print('version=%d.%d' % sys.version_info[:2])\n"
     "print('executable=' + (sys.executable or ''))\n"
     "print('base_prefix=' + getattr(sys, 'base_prefix', sys.prefix))\n"
+    "print('abiflags=' + getattr(sys, 'abiflags', ''))\n"
     "for k in ('LIBDIR', 'INSTSONAME', 'LDLIBRARY'): print(k + '=' + str(v(k) or ''))\n";
 
 struct Answer {
@@ -354,17 +386,6 @@ std::string describe_answer(const Answer &answer) {
   return join(parts, " ");
 }
 
-std::vector<std::string> stdlib_paths(const fs::path &home, const std::string &platlibdir,
-                                      const std::string &version) {
-  std::vector<std::string> paths;
-  const fs::path zip = home / platlibdir / ("python" + without_dot(version) + ".zip");
-  const fs::path lib = home / platlibdir / ("python" + version);
-  if (file_exists(zip)) paths.push_back(zip.string());
-  if (dir_exists(lib)) paths.push_back(lib.string());
-  if (dir_exists(lib / "lib-dynload")) paths.push_back((lib / "lib-dynload").string());
-  return paths;
-}
-
 }  // namespace
 
 std::string PythonLayout::describe() const {
@@ -379,71 +400,69 @@ fs::path relative_root(const Environment &env) {
   return fs::current_path(ec);
 }
 
-PythonLayout locate_python(const Environment &env, const std::string &supported,
-                           const Logger &log) {
+std::string supported_range() {
+  return "3." + std::to_string(kOldestMinor) + " to 3." + std::to_string(kNewestMinor);
+}
+
+std::string Flavour::describe() const {
+  return version + (free_threaded() ? " (free-threaded)" : "");
+}
+
+PythonLayout locate_python(const Environment &env, const Logger &log) {
   PythonLayout layout;
-  layout.version = supported;
   layout.executable = resolve_executable(env);
   const fs::path real_executable = resolved_path(layout.executable).value_or(layout.executable);
   const bool wrapper = !is_elf(real_executable);
 
-  // The executable's own name may already tell a version ("python3.12").
-  static const std::regex versioned(R"(python(\d+\.\d+))");
-  std::smatch m;
-  const std::string real_name = real_executable.filename().string();
-  if (std::regex_match(real_name, m, versioned) && m[1] != supported) {
-    fail_version("python executable " + layout.executable.string(), m[1], supported);
-  }
+  // The executable's own name may already tell the version ("python3.13t"), or the name of
+  // the link to it (a venv's python3.13 -> /usr/bin/python3.13).
+  std::optional<Flavour> named = parse_executable_name(real_executable.filename().string());
+  if (!named) named = parse_executable_name(layout.executable.filename().string());
+  if (named) require_supported(*named, "python executable " + layout.executable.string());
 
   std::optional<Venv> venv = find_venv(env, layout.executable);
   std::optional<fs::path> home;
-  std::string platlibdir = "lib";
+  std::optional<Flavour> flavour;
   std::vector<std::string> looked;
-  std::set<std::string> other_versions;
+  std::vector<Flavour> other_libraries;
 
   if (env.python_home && !venv) {
     auto resolved = resolved_path(*env.python_home);
     if (!resolved || !dir_exists(*resolved)) {
       fail(Status::kPython, "python home " + *env.python_home + " does not exist");
     }
-    auto lib = find_stdlib(*resolved, supported);
-    if (!lib) {
-      auto versions = stdlib_versions(*resolved);
-      if (!versions.empty()) {
-        fail_version("python home " + *env.python_home + " (lib/python" + *versions.begin() + ")",
-                     version_list(versions), supported);
-      }
-      fail(Status::kPython, "python home " + *env.python_home +
-                                " has no standard library for Python " + supported +
-                                " (no lib/python" + supported + "/os.py)");
+    const auto stdlibs = find_stdlibs(*resolved);
+    if (stdlibs.empty()) {
+      fail(Status::kPython,
+           "python home " + *env.python_home + " has no standard library (no lib/python3.X/os.py)");
     }
     home = *resolved;
-    platlibdir = *lib;
+    flavour = choose(stdlibs, named, "python home " + *env.python_home);
   } else if (!wrapper || venv) {
     // As getpath does: up from the (base) executable's directory to the first prefix with
-    // the standard library.
+    // a standard library.
     fs::path start = venv ? fs::path(venv->base_bin) : real_executable.parent_path();
     if (auto resolved = resolved_path(start)) start = *resolved;
     for (fs::path dir = start; !dir.empty(); dir = dir.parent_path()) {
-      if (auto lib = find_stdlib(dir, supported)) {
+      const auto stdlibs = find_stdlibs(dir);
+      if (!stdlibs.empty()) {
         home = dir;
-        platlibdir = *lib;
+        flavour = choose(stdlibs, named,
+                         "python " + layout.executable.string() + " (prefix " + dir.string() + ")");
         break;
-      }
-      auto versions = stdlib_versions(dir);
-      if (!versions.empty()) {
-        fail_version("python " + layout.executable.string() + " (standard library in " +
-                         dir.string() + "/lib/python" + *versions.begin() + ")",
-                     version_list(versions), supported);
       }
       if (dir == dir.root_path()) break;
     }
   }
+  if (flavour) {
+    require_supported(*flavour, "python " + layout.executable.string() + " (standard library in " +
+                                    home->string() + ")");
+  }
 
   std::optional<fs::path> library;
-  if (home) {
+  if (home && flavour) {
     auto dirs = library_dirs(*home);
-    library = find_library(dirs, supported, other_versions);
+    library = find_library(dirs, *flavour, other_libraries);
     for (const auto &dir : dirs) looked.push_back(dir.string());
   }
 
@@ -453,20 +472,26 @@ PythonLayout locate_python(const Environment &env, const std::string &supported,
     if (!answer.problem.empty()) {
       looked.push_back(asked + ": " + answer.problem);
     } else {
-      const std::string version = answer.get("version");
-      if (version != supported) {
-        fail_version("python " + layout.executable.string(), version, supported);
+      const Flavour said{answer.get("version"), answer.get("abiflags")};
+      require_supported(said, "python " + layout.executable.string());
+      if (flavour && !flavour->same_build(said)) {
+        fail(Status::kPython, "python " + layout.executable.string() + " says it is Python " +
+                                  said.describe() + ", but its standard library in " +
+                                  home->string() + " is Python " + flavour->describe());
       }
+      flavour = said;
       if (!home) {
         auto base = resolved_path(answer.get("base_prefix"));
-        auto lib = base ? find_stdlib(*base, supported) : std::nullopt;
-        if (!lib) {
+        bool has_stdlib = false;
+        if (base) {
+          for (const auto &s : find_stdlibs(*base)) has_stdlib |= s.flavour.same_build(said);
+        }
+        if (!has_stdlib) {
           fail(Status::kPython, "python " + layout.executable.string() + " reports prefix " +
-                                    answer.get("base_prefix") + ", which has no lib/python" +
-                                    supported + "/os.py");
+                                    answer.get("base_prefix") +
+                                    ", which has no standard library of Python " + said.describe());
         }
         home = *base;
-        platlibdir = *lib;
         // A wrapper names the interpreter it runs; sys.executable should be that one.
         const std::string real = answer.get("executable");
         if (wrapper && !real.empty() && is_executable_file(real)) {
@@ -493,24 +518,33 @@ PythonLayout locate_python(const Environment &env, const std::string &supported,
     }
   }
 
+  const std::string stem =
+      flavour ? "libpython" + flavour->version + (flavour->free_threaded() ? "t" : "")
+              : std::string("libpython3.X");
   if (!library) {
-    if (!other_versions.empty() && home) {
-      fail_version("libpython in " + home->string() + "/lib", version_list(other_versions),
-                   supported);
+    if (!other_libraries.empty() && home) {
+      fail(Status::kPython, "libpython in " + home->string() + "/lib is Python " +
+                                version_list(other_libraries) + ", but its standard library is " +
+                                (flavour ? "Python " + flavour->describe() : "another"));
     }
     fail(Status::kPython,
-         "no libpython" + supported + " shared library for python " + env.python_exec +
+         "no " + stem + " shared library for python " + env.python_exec +
              (env.python_home ? " (home " + *env.python_home + ")" : std::string()) +
-             ": looked for libpython" + supported + ".so* in " + join(looked, "; ") +
-             ". A Python built with --enable-shared provides one (Debian: package libpython" +
-             supported + ")");
+             ": looked for " + stem + ".so* in " + join(looked, "; ") +
+             ". A Python built with --enable-shared provides one (Debian: package " +
+             (flavour ? "libpython" + flavour->version : std::string("libpython3.X")) + ")");
+  }
+  // The library's own name has the last word before it is loaded.
+  if (auto name = parse_library_name(library->filename().string())) {
+    require_supported(*name, "libpython " + library->string());
   }
 
   layout.home = *home;
   layout.libpython = *library;
+  layout.flavour = *flavour;
   if (venv) layout.venv = venv->dir;
-  layout.stdlib_paths = stdlib_paths(layout.home, platlibdir, supported);
-  log.debug("python: " + layout.executable.string() + ": " + layout.describe());
+  log.debug("python: " + layout.executable.string() + ": Python " + layout.flavour.describe() +
+            ", " + layout.describe());
   return layout;
 }
 

@@ -14,6 +14,24 @@ namespace pyenv::python {
 
 namespace fs = std::filesystem;
 
+// The CPython versions libpyenv embeds: 3.9 to 3.15 (DESIGN.md section 6).
+constexpr int kOldestMinor = 9;
+constexpr int kNewestMinor = 15;
+std::string supported_range();  // "3.9 to 3.15"
+
+// A CPython build as its file names tell it: "3.13" and "t" for libpython3.13t.so,
+// python3.13t and lib/python3.13t/.
+struct Flavour {
+  std::string version;   // "3.13"
+  std::string abiflags;  // "", "t" (free-threaded), "d" (debug), "td"
+  bool free_threaded() const { return abiflags.find('t') != std::string::npos; }
+  // "3.13" or "3.13 (free-threaded)", for messages.
+  std::string describe() const;
+  bool same_build(const Flavour &other) const {
+    return version == other.version && free_threaded() == other.free_threaded();
+  }
+};
+
 struct PythonLayout {
   // Absolute; its directory resolved, its own name kept, so that a venv's bin/python (a link
   // to the base interpreter) still names the venv.
@@ -23,17 +41,16 @@ struct PythonLayout {
   // The venv directory (with pyvenv.cfg) when the executable belongs to one; site.py
   // activates it from sys.executable.
   std::optional<fs::path> venv;
-  // The standard library's entries of sys.path: lib/python3X.zip (when present),
-  // lib/python3.X and lib/python3.X/lib-dynload, all under `home`.
-  std::vector<std::string> stdlib_paths;
-  fs::path libpython;   // resolved
-  std::string version;  // "3.11": of the library file's name (or what the executable said)
+  fs::path libpython;  // resolved
+  // Of the standard library's directory, the library's file name, the executable's name or
+  // what the executable said, whichever told first; all that told agree.
+  Flavour flavour;
 
   // What must be equal for two environments to share one running CPython.
   bool same_python(const PythonLayout &other) const {
     return home == other.home && venv == other.venv && libpython == other.libpython;
   }
-  // "home /usr (libpython /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0)", for messages.
+  // "home /usr, libpython /usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0", for messages.
   std::string describe() const;
 };
 
@@ -41,15 +58,14 @@ struct PythonLayout {
 // Python runs: its working directory, else the process's.
 fs::path relative_root(const Environment &env);
 
-// Resolves the layout of env's Python for an embedder built against Python
-// `supported_version` ("3.11"). Touches only the file system, except when the executable
-// is a wrapper script or its prefix holds no libpython: then the executable is asked (run
-// without a shell, with -I -S -c and sysconfig; answers are remembered per executable).
+// Resolves the layout of env's Python and its version and flavour, before anything is
+// loaded. Touches only the file system, except when the executable is a wrapper script or
+// its prefix holds no libpython: then the executable is asked (run without a shell, with
+// -I -S -c and sysconfig; answers are remembered per executable).
 //
 // Throws Error(kPython) naming what is missing and every place it looked: no executable,
-// a home without a standard library, a Python of another version than `supported_version`
-// (naming both), no libpython.
-PythonLayout locate_python(const Environment &env, const std::string &supported_version,
-                           const Logger &log);
+// a home without a standard library, a version outside 3.9 to 3.15 (naming it and the
+// range), names that disagree on the version (naming both), no libpython.
+PythonLayout locate_python(const Environment &env, const Logger &log);
 
 }  // namespace pyenv::python

@@ -63,8 +63,21 @@ TEST(Interpreter, RunsTheEnvironmentsPython) {
   interpreter->exec(
       "import sys\n"
       "def facts():\n"
-      "    return [sys.prefix, sys.executable, sys.flags.isolated, '' in sys.path]\n");
-  EXPECT_EQ(interpreter->call_json("facts", "[]"), R"(["/usr", "/usr/bin/python3", 1, false])");
+      "    return [sys.prefix, sys.executable, sys.flags.isolated, '' in sys.path,\n"
+      "            sys.flags.utf8_mode, sys.flags.no_user_site, sys.flags.ignore_environment]\n");
+  EXPECT_EQ(interpreter->call_json("facts", "[]"),
+            R"(["/usr", "/usr/bin/python3", 1, false, 1, 1, 1])");
+  const python::RuntimeInfo now = interpreter->info();
+  EXPECT_EQ(now.implementation, "cpython");
+  EXPECT_FALSE(now.free_threaded);
+  EXPECT_TRUE(now.gil_enabled);
+  EXPECT_EQ(now.prefix, "/usr");
+  EXPECT_EQ(now.executable, "/usr/bin/python3");
+  EXPECT_EQ(python::to_json(now), "{\"version\": \"" + now.version +
+                                      "\", \"implementation\": \"cpython\", \"free_threaded\": "
+                                      "false, \"gil_enabled\": true, \"prefix\": \"/usr\", "
+                                      "\"executable\": \"/usr/bin/python3\", \"libpython\": \"" +
+                                      fs::canonical(kSystemLibpython).string() + "\"}");
 }
 
 TEST(Interpreter, LeavesTheHostsSignalHandlersAlone) {
@@ -400,43 +413,81 @@ TEST(Interpreter, SecondEnvironmentWithAnotherHomeIsRefused) {
   EXPECT_EQ(Interpreter::open(same, Logger())->call_json("len", "[[]]"), "0");
 }
 
-TEST(Interpreter, AnotherPythonVersionIsRefused) {
-  TempDir tmp;
-  // A home whose standard library is 3.12.
-  const fs::path home = tmp / "py312";
-  write_file(home / "lib" / "python3.12" / "os.py", "");
-  write_file(home / "bin" / "python3", "#!/bin/sh\nexit 0\n", 0755);
+// A home of Python `version` whose libpython is not a library at all: loading it would fail
+// with "invalid ELF header", so only a refusal made before loading names the version.
+Environment fake_python(const fs::path &home, const std::string &version) {
+  write_file(home / "lib" / ("python" + version) / "os.py", "");
+  write_file(home / "lib" / ("libpython" + version + ".so.1.0"), "not a library");
+  write_file(home / "bin" / "python3", "#!/bin/sh\nexit 1\n", 0755);
   Environment env;
   env.python_exec = (home / "bin" / "python3").string();
   env.python_home = home.string();
+  return env;
+}
+
+TEST(Interpreter, VersionsOutsideTheRangeAreRefusedBeforeLoading) {
+  const bool was_running = Interpreter::running().has_value();
+  TempDir tmp;
+  for (const std::string version : {"3.8", "3.99", "2.7"}) {
+    Error e = error_of([&] { Interpreter::open(fake_python(tmp / version, version), Logger()); });
+    EXPECT_EQ(e.status(), Status::kPython);
+    EXPECT_NE(std::string(e.what()).find("is Python " + version +
+                                         ", but libpyenv embeds CPython 3.9 to 3.15"),
+              std::string::npos)
+        << e.what();
+    EXPECT_EQ(std::string(e.what()).find("ELF"), std::string::npos) << e.what();
+  }
+
+  // An executable that says it is 3.8 by its name: not even run.
+  fs::create_directories(tmp / "bin");
+  fs::copy_file("/bin/false", tmp / "bin" / "python3.8");
+  Environment env;
+  env.python_exec = (tmp / "bin" / "python3.8").string();
   Error e = error_of([&] { Interpreter::open(env, Logger()); });
-  EXPECT_EQ(e.status(), Status::kPython);
-  EXPECT_NE(std::string(e.what()).find("is Python 3.12, but libpyenv embeds Python 3.11"),
+  EXPECT_NE(std::string(e.what()).find("python executable " + env.python_exec +
+                                       " is Python 3.8, but libpyenv embeds CPython 3.9 to 3.15"),
             std::string::npos)
       << e.what();
 
-  // An executable that says it is 3.12 (by its name: not even run).
-  fs::create_directories(tmp / "bin");
-  fs::copy_file("/bin/true", tmp / "bin" / "python3.12");
-  env = Environment();
-  env.python_exec = (tmp / "bin" / "python3.12").string();
-  e = error_of([&] { Interpreter::open(env, Logger()); });
-  EXPECT_NE(std::string(e.what()).find("3.12"), std::string::npos) << e.what();
-  EXPECT_NE(std::string(e.what()).find("3.11"), std::string::npos) << e.what();
+  if (!was_running) {
+    EXPECT_FALSE(Interpreter::running()) << "nothing was loaded";
+    EXPECT_EQ(read_file("/proc/self/maps").find("libpython"), std::string::npos);
+  }
+  // None of this disturbed the process: the machine's Python still starts.
+  EXPECT_EQ(Interpreter::open(system_python(), Logger())->call_json("len", "[[]]"), "0");
+}
 
-  // Only a libpython of another version in the home.
+TEST(Interpreter, NamesThatDisagreeOnTheVersionAreRefused) {
+  TempDir tmp;
+  // The executable's name says 3.12, the home's standard library 3.11.
+  const fs::path home = tmp / "home";
+  write_file(home / "lib" / "python3.11" / "os.py", "");
+  fs::create_directories(home / "bin");
+  fs::copy_file("/bin/false", home / "bin" / "python3.12");
+  Environment env;
+  env.python_exec = (home / "bin" / "python3.12").string();
+  env.python_home = home.string();
+  Error e = error_of([&] { Interpreter::open(env, Logger()); });
+  EXPECT_EQ(e.status(), Status::kPython);
+  EXPECT_NE(std::string(e.what()).find("holds the standard library of Python 3.11, but its "
+                                       "executable is Python 3.12"),
+            std::string::npos)
+      << e.what();
+
+  // Only a libpython of another version (or flavour) in the home.
   const fs::path other = tmp / "other";
   write_file(other / "lib" / "python3.11" / "os.py", "");
   write_file(other / "lib" / "libpython3.12.so.1.0", "");
+  write_file(other / "lib" / "libpython3.11t.so.1.0", "");
   write_file(other / "bin" / "python3", "#!/bin/sh\nexit 0\n", 0755);
   env = Environment();
   env.python_exec = (other / "bin" / "python3").string();
   env.python_home = other.string();
   e = error_of([&] { Interpreter::open(env, Logger()); });
-  EXPECT_NE(std::string(e.what()).find("is Python 3.12"), std::string::npos) << e.what();
-
-  // None of this disturbed the process: the machine's Python still starts.
-  EXPECT_EQ(Interpreter::open(system_python(), Logger())->call_json("len", "[[]]"), "0");
+  EXPECT_NE(std::string(e.what()).find("is Python 3.11 (free-threaded), 3.12, but its standard "
+                                       "library is Python 3.11"),
+            std::string::npos)
+      << e.what();
 }
 
 TEST(Interpreter, NoLibpythonNamesWhereItLooked) {
@@ -449,7 +500,7 @@ TEST(Interpreter, NoLibpythonNamesWhereItLooked) {
   Error e = error_of([&] { Interpreter::open(env, Logger()); });
   EXPECT_EQ(e.status(), Status::kPython);
   std::string message = e.what();
-  EXPECT_NE(message.find("no libpython3.11 shared library"), std::string::npos) << message;
+  EXPECT_NE(message.find("no libpython3.X shared library"), std::string::npos) << message;
   EXPECT_NE(message.find("asked " + (tmp / "bin" / "python3").string()), std::string::npos)
       << message;
   EXPECT_NE(message.find("printed nothing usable: hello"), std::string::npos) << message;
@@ -463,6 +514,7 @@ TEST(Interpreter, NoLibpythonNamesWhereItLooked) {
   e = error_of([&] { Interpreter::open(env, Logger()); });
   EXPECT_EQ(e.status(), Status::kPython);
   message = e.what();
+  EXPECT_NE(message.find("no libpython3.11 shared library"), std::string::npos) << message;
   EXPECT_NE(message.find(fs::canonical(home).string() + "/lib;"), std::string::npos) << message;
   EXPECT_NE(message.find("exit code 1"), std::string::npos) << message;
 
