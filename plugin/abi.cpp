@@ -49,6 +49,14 @@ using pyenv::abi::require;
 
 const char *c_str_or_null(const std::optional<std::string> &s) { return s ? s->c_str() : nullptr; }
 
+// A copy the host frees with pyenv_free.
+char *malloc_copy(const std::string &text) {
+  char *copy = static_cast<char *>(std::malloc(text.size() + 1));
+  if (copy == nullptr) throw std::bad_alloc();
+  std::memcpy(copy, text.c_str(), text.size() + 1);
+  return copy;
+}
+
 // The options as the host compiled them, widened to ours: fields past struct_size are zero.
 pyenv_options read_options(const pyenv_options *options) {
   constexpr uint32_t kMinimum = offsetof(pyenv_options, tmp_dirs_count) + sizeof(size_t);
@@ -337,4 +345,13 @@ PYENV_EXPORT void pyenv_interpreter_close(pyenv_interpreter **interp) {
   if (interp == nullptr) return;
   delete *interp;
   *interp = nullptr;
+}
+
+PYENV_EXPORT pyenv_status pyenv_interpreter_info(pyenv_interpreter *interp, char **out_json) {
+  return guard([&] {
+    require(out_json, "pyenv_interpreter_info", "out_json");
+    *out_json = nullptr;
+    require(interp, "pyenv_interpreter_info", "interp");
+    *out_json = malloc_copy(pyenv::python::to_json(interp->impl->info()));
+  });
 }

@@ -47,7 +47,8 @@ options:
   --tmp-dir DIR        a tmp dir for the job's files; repeatable (default: $TMPDIR or /tmp)
   --plugin PATH        libpyenv.so to load (default: $PYENV_PLUGIN, then next to this
                        program, then ../lib/pyenv/)
-  --verbose            print the plugin's info log lines on stderr
+  --verbose            print the plugin's info log lines, and for run the embedded
+                       interpreter (pyenv_interpreter_info), on stderr
   -h, --help           this text
 run options:
   --function MOD:FUNC  the function to call, e.g. wordcount:count_words (required for run)
@@ -156,6 +157,7 @@ int run_records(const Args &args, std::istream &in) {
   ProgressLine progress;
   OpenTask task = open_task(args, progress);
   pyenv::host::Interpreter interp = task.environment.interpreter();
+  if (args.verbose) std::fprintf(stderr, "pyenv-host: interpreter %s\n", interp.info().c_str());
 
   constexpr size_t kBatch = 8192;
   std::vector<std::string> records, results;

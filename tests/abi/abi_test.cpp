@@ -60,6 +60,7 @@ const std::set<std::string> kAbiFunctions = {
 
 // What ABI 1.1 added, exported under version node PYENV_1.1.
 const std::set<std::string> kAbi11Functions = {
+    "pyenv_interpreter_info",
     "pyenv_cache_list",
     "pyenv_cache_warm",
     "pyenv_cache_prune",
@@ -95,12 +96,13 @@ PYENV_EXPECT_API_TYPE(interpreter_call_json, pyenv_interpreter_call_json);
 PYENV_EXPECT_API_TYPE(interpreter_call_bytes, pyenv_interpreter_call_bytes);
 PYENV_EXPECT_API_TYPE(free, pyenv_free);
 PYENV_EXPECT_API_TYPE(interpreter_close, pyenv_interpreter_close);
+PYENV_EXPECT_API_TYPE(interpreter_info, pyenv_interpreter_info);
 PYENV_EXPECT_API_TYPE(cache_list, pyenv_cache_list);
 PYENV_EXPECT_API_TYPE(cache_warm, pyenv_cache_warm);
 PYENV_EXPECT_API_TYPE(cache_prune, pyenv_cache_prune);
 PYENV_EXPECT_API_TYPE(cache_remove, pyenv_cache_remove);
 #undef PYENV_EXPECT_API_TYPE
-static_assert(sizeof(pyenv::host::Api) == 28 * sizeof(void (*)()),
+static_assert(sizeof(pyenv::host::Api) == 29 * sizeof(void (*)()),
               "host::Api has a member this test does not check");
 
 // Output of `command`, or nullopt when it could not run or exited non-zero.

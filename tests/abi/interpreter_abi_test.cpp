@@ -68,8 +68,7 @@ TEST_F(InterpreterAbi, BadArgumentsAreEinval) {
   pyenv::host::Interpreter interp = env_->interpreter();
   const pyenv::host::Api &c = api();
   char *json = reinterpret_cast<char *>(1);
-  EXPECT_EQ(c.interpreter_call_json(interp.get(), "records:add", "{not json", &json),
-            PYENV_EINVAL);
+  EXPECT_EQ(c.interpreter_call_json(interp.get(), "records:add", "{not json", &json), PYENV_EINVAL);
   EXPECT_EQ(json, nullptr);
   EXPECT_EQ(c.interpreter_call_json(nullptr, "x", "[]", &json), PYENV_EINVAL);
   EXPECT_NE(std::string(c.last_error()).find("interp"), std::string::npos) << c.last_error();
@@ -101,6 +100,26 @@ TEST_F(InterpreterAbi, ManyHostThreadsAtOnce) {
   }
   for (std::thread &t : threads) t.join();
   EXPECT_EQ(wrong, 0);
+}
+
+TEST_F(InterpreterAbi, InfoNamesTheRunningPython) {
+  pyenv::host::Interpreter interp = env_->interpreter();
+  const std::string info = interp.info();
+  const std::string libpython =
+      fs::canonical("/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0").string();
+  EXPECT_EQ(info.rfind("{\"version\": \"3.11.", 0), 0u) << info;
+  EXPECT_NE(info.find("\"implementation\": \"cpython\", \"free_threaded\": false, "
+                      "\"gil_enabled\": true, \"prefix\": \"/usr\", \"executable\": "
+                      "\"/usr/bin/python3\", \"libpython\": \"" +
+                      libpython + "\"}"),
+            std::string::npos)
+      << info;
+  const pyenv::host::Api &c = api();
+  char *json = reinterpret_cast<char *>(1);
+  EXPECT_EQ(c.interpreter_info(nullptr, &json), PYENV_EINVAL);
+  EXPECT_EQ(json, nullptr);
+  EXPECT_EQ(c.interpreter_info(interp.get(), nullptr), PYENV_EINVAL);
+  EXPECT_NE(std::string(c.last_error()).find("out_json"), std::string::npos) << c.last_error();
 }
 
 TEST_F(InterpreterAbi, OutlivesItsEnvironmentValue) {

@@ -82,6 +82,7 @@ struct Api {
   void (*free)(void *);
   void (*interpreter_close)(pyenv_interpreter **);
   // ABI 1.1; NULL when the plugin is 1.0 (loaded with required_minor 0).
+  pyenv_status (*interpreter_info)(pyenv_interpreter *, char **);
   pyenv_status (*cache_list)(pyenv_manager *, char **);
   pyenv_status (*cache_warm)(pyenv_manager *);
   pyenv_status (*cache_prune)(pyenv_manager *, uint64_t, uint64_t, char **);
@@ -175,6 +176,15 @@ class Interpreter {
                                                           size, &out, &out_size));
     std::unique_ptr<char, Free> owned(static_cast<char *>(out), Free{lib_});
     return out ? std::string(static_cast<const char *>(out), out_size) : std::string();
+  }
+  // The running CPython as JSON: version, implementation, free_threaded, gil_enabled (now),
+  // prefix, executable, libpython (ABI 1.1).
+  std::string info() {
+    char *out = nullptr;
+    auto fn = detail::since(*lib_, lib_->api.interpreter_info, "pyenv_interpreter_info", 1);
+    detail::check(*lib_, fn(handle_.get(), &out));
+    std::unique_ptr<char, Free> owned(out, Free{lib_});
+    return detail::or_empty(out);
   }
   pyenv_interpreter *get() const { return handle_.get(); }
 
@@ -393,6 +403,7 @@ class Plugin {
     detail::resolve(*lib, a.free, "pyenv_free");
     detail::resolve(*lib, a.interpreter_close, "pyenv_interpreter_close");
     if ((found & 0xffffu) >= 1) {
+      detail::resolve(*lib, a.interpreter_info, "pyenv_interpreter_info");
       detail::resolve(*lib, a.cache_list, "pyenv_cache_list");
       detail::resolve(*lib, a.cache_warm, "pyenv_cache_warm");
       detail::resolve(*lib, a.cache_prune, "pyenv_cache_prune");

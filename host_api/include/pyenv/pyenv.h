@@ -259,6 +259,22 @@ void pyenv_free(void *p);
  */
 void pyenv_interpreter_close(pyenv_interpreter **interp);
 
+/**
+ * The CPython the process runs (ABI 1.1), as one JSON object:
+ * {"version": "3.13.1", "implementation": "cpython", "free_threaded": true,
+ *  "gil_enabled": false, "prefix": "...", "executable": "...", "libpython": "..."}.
+ * "free_threaded": a free-threaded build (libpython3.Xt), whose Python runs in the host's
+ * threads in parallel. "gil_enabled": whether the GIL is enabled now: always true but in a
+ * free-threaded build, where CPython enables it when an extension module that does not
+ * declare free-threading support is imported (libpyenv then also logs a warning, once).
+ * "prefix" and "executable" are sys.prefix and sys.executable.
+ * @param[out] out_json the JSON text; NULL on failure.
+ * @return PYENV_OK; PYENV_EINVAL for a NULL interp or out_json.
+ * Ownership: *out_json is freed with pyenv_free.
+ * Thread-safety: any thread, also while other threads call the same handle.
+ */
+pyenv_status pyenv_interpreter_info(pyenv_interpreter *interp, char **out_json);
+
 /*
  * ABI 1.1: the calling user's archive cache.
  *

@@ -225,6 +225,13 @@ FAKE_EXPORT void pyenv_interpreter_close(pyenv_interpreter **interp) {
 }
 
 #ifndef FAKE_ABI_1_0
+/* ABI 1.1 */
+FAKE_EXPORT pyenv_status pyenv_interpreter_info(pyenv_interpreter *interp, char **out_json) {
+  (void)interp;
+  if (out_json) *out_json = NULL;
+  return fail(PYENV_EPYTHON, "fake: no interpreter");
+}
+
 /* ABI 1.1: the cache functions answer with a JSON naming themselves. */
 static pyenv_status fake_json(const char *text, char **out) {
   *out = malloc(strlen(text) + 1);
