@@ -1,10 +1,15 @@
-// The embedded interpreter against plain CPython, in one run:
-//   start-up: a process that gets an interpreter and makes its first call, against
-//             `python3 -c pass` (both spawned, median of --runs);
-//   throughput: call_bytes of an identity function on 100-byte records from 1 and 2 host
-//             threads, against the same number of calls made by a loop inside the interpreter;
-//   peak RSS of both start-up processes and of this one.
-// Usage: interpreter_bench [--python /usr/bin/python3] [--calls 1000000] [--runs 11]
+// The embedded interpreter on every Python of the version matrix (3.9, the machine's 3.11,
+// 3.13, 3.13t; tests/python/python_matrix.hpp), through the built plugin as a host loads
+// it, against plain CPython of the same build, in one run:
+//   start-up:  a process that loads libpyenv.so, prepares the environment, gets an
+//              interpreter and makes its first call, against `pythonX.Y -c pass` (both
+//              spawned, alternating, medians);
+//   hot path:  call_bytes of an identity function on 100-byte records, 1 host thread;
+//   CPU-bound: a pure-Python loop of about 50 us per call from 1 and 2 host threads: the
+//              ratio shows whether Python runs in parallel (free-threaded) or not (GIL);
+//   peak RSS of the start-up process and of `python -c pass`.
+// Each Python runs in a worker process of its own (one CPython per process).
+// Usage: interpreter_bench --plugin PATH [--runs 11] [--calls 1000000] [--only 3.13t]
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -12,24 +17,26 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <pyenv/host.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "env/environment.hpp"
-#include "error.hpp"
-#include "python/interpreter.hpp"
+#include "python/python_matrix.hpp"
 
 extern char **environ;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using pyenv::python::Interpreter;
+using pyenv::test::MatrixPython;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -41,35 +48,83 @@ double median(std::vector<double> values) {
   return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-pyenv::Environment environment(const std::string &python) {
-  pyenv::Environment env;
-  env.python_exec = python;
-  return env;
+struct Args {
+  std::string plugin;
+  int runs = 11;
+  long calls = 1000000;
+  std::string only;
+  std::string role;    // "", "--worker" or "--startup"
+  std::string python;  // the matrix name, for a worker or a start-up child
+};
+
+std::string self_path() {
+  char self[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len <= 0) throw std::runtime_error("cannot find /proc/self/exe");
+  return std::string(self, static_cast<size_t>(len));
+}
+
+MatrixPython find(const std::string &name) {
+  std::string why;
+  auto found = pyenv::test::find_matrix_python(name, why);
+  if (!found) throw std::runtime_error(why);
+  return *found;
+}
+
+// The installed interpreter itself (no archive to extract: start-up is what is measured).
+std::string executable_of(const MatrixPython &python) {
+  return (python.tree / "bin" / std::filesystem::path(python.executable).filename()).string();
+}
+
+// A job as a host runs one: its manager, opened, and its environment.
+struct Job {
+  std::string tmp;
+  pyenv::host::Manager manager;
+  pyenv::host::Environment environment;
+};
+
+Job open_job(const pyenv::host::Plugin &plugin, const MatrixPython &python) {
+  char tmp[] = "/tmp/pyenv-interp-bench-XXXXXX";
+  if (::mkdtemp(tmp) == nullptr) throw std::runtime_error("mkdtemp failed");
+  pyenv::host::Options options;
+  options.job_id = "interpreter-bench";
+  options.tmp_dirs = {tmp};
+  options.config_yaml =
+      "python.executable: " + executable_of(python) + "\npython.systemenv.enabled: false\n";
+  pyenv::host::Manager manager = plugin.create(options);
+  manager.open();
+  pyenv::host::Environment environment = manager.create_environment();
+  return Job{tmp, std::move(manager), std::move(environment)};
+}
+
+void close_job(Job &job) {
+  job.manager.close();
+  std::error_code ec;
+  std::filesystem::remove_all(job.tmp, ec);
 }
 
 constexpr const char *kFunctions =
-    "import sys, time, types\n"
     "def identity(b):\n"
     "    return b\n"
-    "m = types.ModuleType('benchmod')\n"
-    "m.identity = identity\n"
-    "sys.modules['benchmod'] = m\n"
-    "def loop(n, size):\n"
-    "    record = b'x' * size\n"
-    "    f = identity\n"
-    "    start = time.perf_counter()\n"
-    "    for _ in range(n):\n"
-    "        f(record)\n"
-    "    return time.perf_counter() - start\n";
+    "ROUNDS = 1000\n"
+    "def spin(b):\n"
+    "    n = 0\n"
+    "    for i in range(ROUNDS):\n"
+    "        n += i * i\n"
+    "    return b\n";
 
-// The start-up child: what a host does for its first record.
-int startup_child(const std::string &python) {
+// The start-up child: what a host does for its first record, timed from before dlopen.
+int startup_child(const Args &args) {
   const auto start = Clock::now();
-  auto interpreter = Interpreter::open(environment(python), pyenv::Logger());
-  interpreter->exec("def identity(b):\n    return b\n");
-  auto out = interpreter->call_bytes("identity", "x", 1);
-  if (out.view() != "x") return 1;
-  std::printf("%.6f\n", seconds_since(start));
+  const pyenv::host::Plugin plugin = pyenv::host::Plugin::load(args.plugin);
+  Job job = open_job(plugin, find(args.python));
+  {
+    pyenv::host::Interpreter interpreter = job.environment.interpreter();
+    interpreter.exec("def identity(b):\n    return b\n");
+    if (interpreter.call_bytes("identity", "x", 1) != "x") return 1;
+    std::printf("%.6f\n", seconds_since(start));
+  }
+  close_job(job);
   return 0;
 }
 
@@ -96,7 +151,7 @@ Spawned spawn(const std::vector<std::string> &argv) {
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   if (err != 0) throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(err));
-  char buffer[256];
+  char buffer[4096];
   ssize_t n;
   while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) result.output.append(buffer, n);
   ::close(fds[0]);
@@ -111,17 +166,18 @@ Spawned spawn(const std::vector<std::string> &argv) {
   return result;
 }
 
-// Records per second through call_bytes from `threads` host threads, `calls` in all.
-double call_bytes_rate(Interpreter &interpreter, const std::string &callable, long calls,
-                       int threads) {
+// Calls per second of `callable` on 100-byte records from `threads` host threads.
+double rate(pyenv::host::Interpreter &interpreter, const std::string &callable, long calls,
+            int threads) {
   const std::string record(100, 'x');
   const auto start = Clock::now();
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       for (long i = 0; i < calls / threads; ++i) {
-        auto out = interpreter.call_bytes(callable, record.data(), record.size());
-        if (out.size() != record.size()) std::abort();
+        if (interpreter.call_bytes(callable, record.data(), record.size()).size() != 100) {
+          std::abort();
+        }
       }
     });
   }
@@ -129,112 +185,146 @@ double call_bytes_rate(Interpreter &interpreter, const std::string &callable, lo
   return static_cast<double>(calls) / seconds_since(start);
 }
 
+// One Python, measured in this process; prints "key=value" lines for the parent.
+int worker(const Args &args) {
+  const MatrixPython python = find(args.python);
+  const std::string self = self_path();
+  const std::string executable = executable_of(python);
+
+  std::vector<double> embedded, inside, plain;
+  long embedded_rss = 0, plain_rss = 0;
+  const std::vector<std::string> child = {self, "--startup", args.python, "--plugin", args.plugin};
+  const std::vector<std::string> pass = {executable, "-c", "pass"};
+  spawn(pass);  // warm the page cache for both
+  spawn(child);
+  for (int r = 0; r < args.runs; ++r) {
+    Spawned e = spawn(child);
+    embedded.push_back(e.seconds);
+    inside.push_back(std::atof(e.output.c_str()));
+    embedded_rss = std::max(embedded_rss, e.max_rss_kib);
+    Spawned p = spawn(pass);
+    plain.push_back(p.seconds);
+    plain_rss = std::max(plain_rss, p.max_rss_kib);
+  }
+
+  const pyenv::host::Plugin plugin = pyenv::host::Plugin::load(args.plugin);
+  Job job = open_job(plugin, python);
+  double identity = 0, spin_us = 0, one = 0, two = 0;
+  std::string info;
+  {
+    pyenv::host::Interpreter interpreter = job.environment.interpreter();
+    interpreter.exec(kFunctions);
+    info = interpreter.info();
+    // About 50 us per spin() on one thread, whatever this machine's and version's speed.
+    const double per_round =
+        1.0 / rate(interpreter, "spin", 2000, 1) / 1000;  // seconds per loop round
+    const long rounds = std::max(1L, std::lround(50e-6 / per_round));
+    interpreter.exec("ROUNDS = " + std::to_string(rounds) + "\n");
+    rate(interpreter, "identity", args.calls / 10, 1);  // warm-up
+    const long spins = std::max(2000L, args.calls / 250);
+    std::vector<double> identities, ones, twos;
+    for (int r = 0; r < std::max(3, args.runs / 2); ++r) {
+      identities.push_back(rate(interpreter, "identity", args.calls, 1));
+      ones.push_back(rate(interpreter, "spin", spins, 1));
+      twos.push_back(rate(interpreter, "spin", spins, 2));
+    }
+    identity = median(identities);
+    one = median(ones);
+    two = median(twos);
+    spin_us = 1e6 / one;
+  }
+  close_job(job);
+  std::printf("version=%s\n", info.c_str());
+  std::printf("startup_ms=%.2f\ninside_ms=%.2f\npass_ms=%.2f\n", median(embedded) * 1e3,
+              median(inside) * 1e3, median(plain) * 1e3);
+  std::printf("identity=%.0f\nspin_us=%.1f\none=%.0f\ntwo=%.0f\n", identity, spin_us, one, two);
+  std::printf("rss_kib=%ld\npass_rss_kib=%ld\n", embedded_rss, plain_rss);
+  return 0;
+}
+
+std::map<std::string, std::string> parse(const std::string &output) {
+  std::map<std::string, std::string> out;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+int parent(const Args &args) {
+  const std::string self = self_path();
+  std::printf("libpyenv embedded interpreter, %s; medians of %d alternating runs; %u cores\n\n",
+              args.plugin.c_str(), args.runs, std::thread::hardware_concurrency());
+  std::printf("%-6s %-8s %9s %9s %6s %12s %8s %10s %10s %6s %8s %8s\n", "python", "version",
+              "start-up", "-c pass", "ratio", "call_bytes/s", "spin us", "spin 1 thr", "spin 2 thr",
+              "2/1", "RSS MiB", "-c pass");
+  int failures = 0;
+  for (const std::string &name : pyenv::test::matrix_names()) {
+    if (!args.only.empty() && name != args.only) continue;
+    std::string why;
+    if (!pyenv::test::find_matrix_python(name, why)) {
+      std::printf("%-6s not measured: %s\n", name.c_str(), why.c_str());
+      continue;
+    }
+    try {
+      auto r = parse(spawn({self, "--worker", name, "--plugin", args.plugin, "--runs",
+                            std::to_string(args.runs), "--calls", std::to_string(args.calls)})
+                         .output);
+      const double startup = std::stod(r["startup_ms"]), pass = std::stod(r["pass_ms"]);
+      const double one = std::stod(r["one"]), two = std::stod(r["two"]);
+      const std::string info = r["version"];
+      const auto at = info.find("\"version\": \"");
+      const std::string version =
+          at == std::string::npos ? "?" : info.substr(at + 12, info.find('"', at + 12) - at - 12);
+      std::printf("%-6s %-8s %7.1fms %7.1fms %6.2f %12.0f %8.1f %10.0f %10.0f %6.2f %8.1f %8.1f\n",
+                  name.c_str(), version.c_str(), startup, pass, startup / pass,
+                  std::stod(r["identity"]), std::stod(r["spin_us"]), one, two, two / one,
+                  std::stod(r["rss_kib"]) / 1024, std::stod(r["pass_rss_kib"]) / 1024);
+    } catch (const std::exception &e) {
+      std::printf("%-6s failed: %s\n", name.c_str(), e.what());
+      ++failures;
+    }
+  }
+  std::printf(
+      "\nstart-up: load libpyenv.so, prepare, get an interpreter, first call (inside the "
+      "process: see --worker); targets: start-up ratio <= 1.5, call_bytes >= 500000/s, spin "
+      "2/1 >= 1.7 for a free-threaded build on 2 cores (GIL builds: about 1)\n");
+  return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-  std::string python = "/usr/bin/python3";
-  long calls = 1000000;
-  int runs = 11;
-  bool child = false;
+  Args args;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--python" && i + 1 < argc) {
-      python = argv[++i];
-    } else if (arg == "--calls" && i + 1 < argc) {
-      calls = std::atol(argv[++i]);
-    } else if (arg == "--runs" && i + 1 < argc) {
-      runs = std::atoi(argv[++i]);
-    } else if (arg == "--startup-child") {
-      child = true;
+    const bool has_value = i + 1 < argc;
+    if (arg == "--plugin" && has_value) {
+      args.plugin = argv[++i];
+    } else if (arg == "--runs" && has_value) {
+      args.runs = std::atoi(argv[++i]);
+    } else if (arg == "--calls" && has_value) {
+      args.calls = std::atol(argv[++i]);
+    } else if (arg == "--only" && has_value) {
+      args.only = argv[++i];
+    } else if ((arg == "--worker" || arg == "--startup") && has_value) {
+      args.role = arg;
+      args.python = argv[++i];
     } else {
-      std::cerr << "usage: interpreter_bench [--python PATH] [--calls N] [--runs N]\n";
+      std::cerr << "usage: interpreter_bench --plugin PATH [--runs N] [--calls N] [--only "
+                   "NAME]\n";
       return 2;
     }
   }
+  if (args.plugin.empty()) {
+    std::cerr << "interpreter_bench: --plugin is required\n";
+    return 2;
+  }
   try {
-    if (child) return startup_child(python);
-
-    char self[4096];
-    ssize_t len = ::readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0) throw std::runtime_error("cannot find /proc/self/exe");
-    self[len] = '\0';
-
-    // Start-up, alternating the two so that both see the same machine state.
-    std::vector<double> embedded, embedded_inside, plain;
-    long embedded_rss = 0, plain_rss = 0;
-    spawn({python, "-c", "pass"});  // warm the page cache for both
-    spawn({self, "--startup-child", "--python", python});
-    for (int r = 0; r < runs; ++r) {
-      Spawned e = spawn({self, "--startup-child", "--python", python});
-      embedded.push_back(e.seconds);
-      embedded_inside.push_back(std::atof(e.output.c_str()));
-      embedded_rss = std::max(embedded_rss, e.max_rss_kib);
-      Spawned p = spawn({python, "-c", "pass"});
-      plain.push_back(p.seconds);
-      plain_rss = std::max(plain_rss, p.max_rss_kib);
-    }
-
-    auto interpreter = Interpreter::open(environment(python), pyenv::Logger());
-    interpreter->exec(kFunctions);
-    const std::string version = Interpreter::running()->version;
-    call_bytes_rate(*interpreter, "identity", calls / 10, 1);  // warm-up
-
-    // The same, for an environment with a working directory: two fchdir per call.
-    pyenv::Environment with_cwd = environment(python);
-    with_cwd.working_directory = "/tmp";
-    auto in_directory = Interpreter::open(with_cwd, pyenv::Logger());
-    in_directory->exec(kFunctions);
-
-    std::vector<double> one, one_module, two, loop, one_cwd;
-    for (int r = 0; r < std::max(3, runs / 2); ++r) {
-      one.push_back(call_bytes_rate(*interpreter, "identity", calls, 1));
-      one_module.push_back(call_bytes_rate(*interpreter, "benchmod:identity", calls, 1));
-      two.push_back(call_bytes_rate(*interpreter, "identity", calls, 2));
-      one_cwd.push_back(call_bytes_rate(*in_directory, "identity", calls, 1));
-      const double loop_seconds =
-          std::stod(interpreter->call_json("loop", "[" + std::to_string(calls) + ", 100]"));
-      loop.push_back(static_cast<double>(calls) / loop_seconds);
-    }
-    rusage self_usage{};
-    ::getrusage(RUSAGE_SELF, &self_usage);
-
-    const double startup = median(embedded), startup_plain = median(plain);
-    const double r1 = median(one), r1m = median(one_module), r2 = median(two), rl = median(loop);
-    std::printf("libpyenv embedded interpreter (python %s, CPython %s)\n", python.c_str(),
-                version.substr(0, version.find(' ')).c_str());
-    std::printf("medians of %d runs\n\n", runs);
-    std::printf("start-up, spawned process:\n");
-    std::printf("  get interpreter + first call   %8.1f ms  (inside the process: %.1f ms)\n",
-                startup * 1e3, median(embedded_inside) * 1e3);
-    std::printf("  %-31s%8.1f ms\n", (python + " -c pass").c_str(), startup_plain * 1e3);
-    std::printf("  ratio                          %8.2f   (target <= 1.5)\n\n",
-                startup / startup_plain);
-    std::printf("call_bytes, identity, 100-byte records, %ld calls:\n", calls);
-    std::printf("  1 host thread, \"identity\"          %10.0f records/s  %6.3f us/call\n", r1,
-                1e6 / r1);
-    std::printf("  1 host thread, \"benchmod:identity\" %10.0f records/s  %6.3f us/call\n", r1m,
-                1e6 / r1m);
-    std::printf("  2 host threads, \"identity\"         %10.0f records/s  %6.3f us/call\n", r2,
-                1e6 / r2);
-    const double rc = median(one_cwd);
-    std::printf("  1 host thread, working directory   %10.0f records/s  %6.3f us/call\n", rc,
-                1e6 / rc);
-    std::printf("  Python loop in the interpreter     %10.0f calls/s    %6.3f us/call\n", rl,
-                1e6 / rl);
-    std::printf(
-        "  overhead per call_bytes call        %6.3f us  (target <= 2; >= 500000 records/s)\n",
-        1e6 / r1 - 1e6 / rl);
-    std::printf(
-        "  ratios: loop / 1 thread %.2f, loop / 2 threads %.2f, 2 threads / 1 thread %.2f\n\n",
-        rl / r1, rl / r2, r2 / r1);
-    std::printf("peak RSS:\n");
-    std::printf(
-        "  start-up process %ld MiB, python -c pass %ld MiB (ratio %.2f); this process %ld "
-        "MiB\n",
-        embedded_rss / 1024, plain_rss / 1024,
-        static_cast<double>(embedded_rss) / static_cast<double>(plain_rss),
-        self_usage.ru_maxrss / 1024);
-    return 0;
+    if (args.role == "--startup") return startup_child(args);
+    if (args.role == "--worker") return worker(args);
+    return parent(args);
   } catch (const std::exception &e) {
     std::cerr << "interpreter_bench: " << e.what() << "\n";
     return 1;
