@@ -569,8 +569,10 @@ void watch_gil(const Logger &log) {
       rt.gil_reported.load(std::memory_order_relaxed)) {
     return;
   }
+  // Read, and written only on a change: host threads calling in parallel share the line.
   const Py_ssize_t modules = g_api->PyDict_Size(rt.sys_modules);
-  if (rt.modules_seen.exchange(modules, std::memory_order_relaxed) == modules) return;
+  if (rt.modules_seen.load(std::memory_order_relaxed) == modules) return;
+  rt.modules_seen.store(modules, std::memory_order_relaxed);
   Ref now(g_api->PyObject_CallFunctionObjArgs(rt.is_gil_enabled, nullptr));
   if (!now) {
     g_api->PyErr_Clear();
@@ -626,8 +628,10 @@ struct Interpreter::Impl {
     callables = snapshots.back().get();
   }
 
-  // GIL held. A new reference to the callable named `name`.
-  Ref resolve(std::string_view name);
+  // GIL held. The callable named `name`: borrowed from the cache, which keeps it until the
+  // handle closes (calls never race with that), so that threads calling in parallel do not
+  // all write its reference count; or a name's current binding, a new reference in `owned`.
+  PyObject *resolve(std::string_view name, Ref &owned);
   Callable make_callable(std::string_view name);
   Callable cached(std::string_view name);
 };
@@ -692,12 +696,9 @@ Interpreter::Impl::Callable Interpreter::Impl::cached(std::string_view name) {
   return kept;
 }
 
-Ref Interpreter::Impl::resolve(std::string_view name) {
+PyObject *Interpreter::Impl::resolve(std::string_view name, Ref &owned) {
   const Callable callable = cached(name);
-  if (callable.object != nullptr) {
-    watch_gil(log);  // the first use of a "module:function" imported the module
-    return Ref::borrowed(callable.object);
-  }
+  if (callable.object != nullptr) return callable.object;
   // Looked up on each call: code exec'd later may rebind the name. A strong reference where
   // the library has PyDict_GetItemRef (3.13+, every free-threaded build): another thread may
   // rebind the name meanwhile.
@@ -715,13 +716,13 @@ Ref Interpreter::Impl::resolve(std::string_view name) {
     }
     return Ref::borrowed(found);
   };
-  Ref found = lookup(globals);
-  if (!found) found = lookup(g_api->PyEval_GetBuiltins());
-  if (!found) {
+  owned = lookup(globals);
+  if (!owned) owned = lookup(g_api->PyEval_GetBuiltins());
+  if (!owned) {
     fail(Status::kPython, "python: name " + quote(name) +
                               " is not defined in this interpreter's globals (nor a builtin)");
   }
-  return found;
+  return owned.get();
 }
 
 Interpreter::Interpreter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -915,7 +916,8 @@ std::string Interpreter::call_json(std::string_view callable, const std::string 
   WorkingDirectory cwd(d.group->working_directory_fd, d.group->working_directory, d.log);
   Gil gil;
   const JsonFunctions &json = json_functions(rt);
-  Ref function = d.resolve(callable);
+  Ref owned;
+  PyObject *function = d.resolve(callable, owned);
   Ref args;
   if (args_json.empty()) {
     args = Ref(g_api->PyTuple_New(0));
@@ -939,7 +941,7 @@ std::string Interpreter::call_json(std::string_view callable, const std::string 
     args = Ref(g_api->PyList_AsTuple(parsed.get()));
   }
   if (!args) fail_python("python: " + quote(callable));
-  Ref result(g_api->PyObject_Call(function.get(), args.get(), nullptr));
+  Ref result(g_api->PyObject_Call(function, args.get(), nullptr));
   watch_gil(d.log);
   if (!result) fail_python("python: " + quote(callable) + " raised an exception");
   Ref text = call_one(json.dumps, result.get());
@@ -952,11 +954,12 @@ Buffer Interpreter::call_bytes(std::string_view callable, const void *data, size
   Impl &d = *impl_;
   WorkingDirectory cwd(d.group->working_directory_fd, d.group->working_directory, d.log);
   Gil gil;
-  Ref function = d.resolve(callable);
+  Ref owned;
+  PyObject *function = d.resolve(callable, owned);
   Ref argument(g_api->PyBytes_FromStringAndSize(static_cast<const char *>(data),
                                                 static_cast<Py_ssize_t>(size)));
   if (!argument) fail_python("python: " + quote(callable));
-  Ref result = call_one(function.get(), argument.get());
+  Ref result = call_one(function, argument.get());
   watch_gil(d.log);
   if (!result) fail_python("python: " + quote(callable) + " raised an exception");
 
