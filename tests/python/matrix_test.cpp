@@ -69,6 +69,19 @@ std::string json_member(const std::string &json, const std::string &key) {
   return m[2].matched ? m[2].str() : m[1].str();
 }
 
+// A job's manager on tmp dir `tmp` with `yaml` (the system environment left out), opened.
+pyenv::host::Manager open_job(const fs::path &tmp, const std::string &job,
+                              const std::string &yaml) {
+  static int jobs = 0;
+  pyenv::host::Options options;
+  options.job_id = job + "-" + std::to_string(::getpid()) + "-" + std::to_string(++jobs);
+  options.tmp_dirs = {tmp.string()};
+  options.config_yaml = yaml + "python.systemenv.enabled: false\n";
+  pyenv::host::Manager manager = plugin().create(options);
+  manager.open();
+  return manager;
+}
+
 class Matrix : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -93,15 +106,9 @@ class Matrix : public ::testing::TestWithParam<std::string> {
 
   // A manager of this Python's environment with `extra` configuration, opened.
   pyenv::host::Manager open_manager(const std::string &extra = "") {
-    static int jobs = 0;
-    pyenv::host::Options options;
-    options.job_id = "matrix-" + std::to_string(::getpid()) + "-" + std::to_string(++jobs);
-    options.tmp_dirs = {tmp_.path().string()};
-    options.config_yaml = python_.yaml() + cache_yaml() + "python.systemenv.enabled: false\n" +
-                          "python.files: " + (tmp_ / "files").string() + "\n" + extra;
-    pyenv::host::Manager manager = plugin().create(options);
-    manager.open();
-    return manager;
+    return open_job(tmp_.path(), "matrix",
+                    python_.yaml() + cache_yaml() + "python.files: " + (tmp_ / "files").string() +
+                        "\n" + extra);
   }
 
   // Where the environment's Python lives once extracted.
@@ -214,12 +221,8 @@ TEST_P(Matrix, EightHostThreadsAtOnce) {
 TEST_P(Matrix, OpenedAndClosedAThousandTimesWithoutGrowth) {
   if (!in_own_process()) return;
   // The probe's environment has no files of its own, so it never owns the job's paths.
-  pyenv::host::Options probe_options;
-  probe_options.job_id = "matrix-probe-" + std::to_string(::getpid());
-  probe_options.tmp_dirs = {tmp_.path().string()};
-  probe_options.config_yaml = python_.yaml() + cache_yaml() + "python.systemenv.enabled: false\n";
-  pyenv::host::Manager probe_manager = plugin().create(probe_options);
-  probe_manager.open();
+  pyenv::host::Manager probe_manager =
+      open_job(tmp_.path(), "matrix-probe", python_.yaml() + cache_yaml());
   auto probe = probe_manager.create_environment().interpreter();
   probe.exec(
       "import sys\ndef path():\n    return sys.path\ndef modules():\n"
@@ -259,13 +262,9 @@ TEST_P(Matrix, AVenvMadeFromItWorks) {
   write_file(venv / "lib" / ("python" + python_.name) / "site-packages" / "venvmod.py",
              "import sys\ndef where(b):\n    return sys.prefix.encode() + b':' + b\n");
 
-  pyenv::host::Options options;
-  options.job_id = "matrix-venv-" + std::to_string(::getpid());
-  options.tmp_dirs = {tmp_.path().string()};
-  options.config_yaml = "python.executable: " + (venv / "bin" / "python").string() +
-                        "\npython.systemenv.enabled: false\n";
-  pyenv::host::Manager manager = plugin().create(options);
-  manager.open();
+  pyenv::host::Manager manager =
+      open_job(tmp_.path(), "matrix-venv",
+               "python.executable: " + (venv / "bin" / "python").string() + "\n");
   auto interp = manager.create_environment().interpreter();
   EXPECT_EQ(interp.call_bytes("venvmod:where", "x", 1), fs::canonical(venv).string() + ":x");
   interp.exec("import sys\ndef base():\n    return sys.base_prefix\n");
@@ -343,14 +342,10 @@ TEST(MatrixRefusals, VersionsOutsideTheRangeBeforeAnythingIsLoaded) {
   if (!in_own_process()) return;
   TempDir tmp;
   for (const std::string version : {"3.8", "3.99"}) {
-    pyenv::host::Options options;
-    options.job_id = "matrix-refused-" + version;
-    options.tmp_dirs = {tmp.path().string()};
-    options.config_yaml = "python.archives: " + fake_python_archive(tmp.path(), version).string() +
-                          "#py\npython.executable: py/bin/python3\n"
-                          "python.systemenv.enabled: false\n";
-    pyenv::host::Manager manager = plugin().create(options);
-    manager.open();
+    pyenv::host::Manager manager =
+        open_job(tmp.path(), "matrix-refused",
+                 "python.archives: " + fake_python_archive(tmp.path(), version).string() +
+                     "#py\npython.executable: py/bin/python3\n");
     auto env = manager.create_environment();
     try {
       env.interpreter();
@@ -380,13 +375,7 @@ TEST(MatrixRefusals, ASecondVersionInOneProcess) {
   if (!in_own_process()) return;
   TempDir tmp;
   auto open = [&](const MatrixPython &python, const std::string &job) {
-    pyenv::host::Options options;
-    options.job_id = job + "-" + std::to_string(::getpid());
-    options.tmp_dirs = {tmp.path().string()};
-    options.config_yaml = python.yaml() + cache_yaml() + "python.systemenv.enabled: false\n";
-    pyenv::host::Manager manager = plugin().create(options);
-    manager.open();
-    return manager;
+    return open_job(tmp.path(), job, python.yaml() + cache_yaml());
   };
   std::string why_not;
   auto running_manager = open(*find_matrix_python("3.11", why_not), "matrix-running");
