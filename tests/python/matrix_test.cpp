@@ -8,7 +8,6 @@
 // PYENV_REQUIRE_PYTHON_MATRIX=1 (CI's matrix stage), where it fails.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +15,7 @@
 #include <regex>
 #include <thread>
 
+#include "python/own_process.hpp"
 #include "python/python_matrix.hpp"
 #include "support/fixture.hpp"
 
@@ -23,26 +23,6 @@ namespace pyenv::test {
 namespace {
 
 using pyenv::host::Error;
-
-// Whether to run the test's body here: true in the child; in the parent, runs this test in a
-// child process and reports its outcome.
-bool in_own_process() {
-  if (std::getenv("PYENV_MATRIX_CHILD") != nullptr) return true;
-  const auto *test = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string filter =
-      "--gtest_filter=" + std::string(test->test_suite_name()) + "." + test->name();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setenv("PYENV_MATRIX_CHILD", "1", 1);
-    ::execl("/proc/self/exe", "python_matrix_tests", filter.c_str(), nullptr);
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << test->name() << " failed in its own process (status " << status << ")";
-  return false;
-}
 
 // A private archive cache shared by the matrix's tests, so that each archive is extracted
 // once per build tree rather than once per test.
