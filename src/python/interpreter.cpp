@@ -118,7 +118,8 @@ ThreadState &thread_state() {
   return *t_state;
 }
 
-// Holds the GIL on the calling thread for its scope.
+// Holds the GIL on the calling thread for its scope (a free-threaded build: the thread state
+// attached, which other threads do not wait for).
 class Gil {
  public:
   Gil() {
