@@ -15,7 +15,7 @@ namespace {
 using pyenv::host::Manager;
 using ::testing::HasSubstr;
 
-// The version the plugin embeds (python/python.cmake builds against the machine's 3.11).
+// The version the broken homes claim to be: one the plugin embeds (the machine's).
 constexpr char kVersion[] = "3.11";
 
 class MissingLibpython : public ::testing::Test {
@@ -112,7 +112,7 @@ TEST_F(MissingLibpython, HomeWithoutStandardLibraryIsEpythonNamingIt) {
   EXPECT_EQ(failed.status, PYENV_EPYTHON) << failed;
   ASSERT_TRUE(env_);
   EXPECT_THAT(failed.message, HasSubstr(*env_->python_home()));
-  EXPECT_THAT(failed.message, HasSubstr(std::string("lib/python") + kVersion + "/os.py"));
+  EXPECT_THAT(failed.message, HasSubstr("has no standard library (no lib/python3.X/os.py)"));
   expect_good_environment_works();
 }
 
