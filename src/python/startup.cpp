@@ -4,9 +4,10 @@
 // 3.14 and later: PEP 741 (PyInitConfig_Create, PyInitConfig_SetInt/SetStr,
 // Py_InitializeFromInitConfig). The configuration is opaque and set by option name, so
 // nothing here depends on a struct layout. PyInitConfig_Create starts from the isolated
-// configuration (Doc/c-api/init_config.rst of 3.14); the options are named after the
-// PyConfig and PyPreConfig members. Designed from the documentation: no 3.14 or 3.15 source
-// package is reachable here to test against.
+// configuration (Doc/c-api/init_config.rst of 3.14); the options are the PyConfig and
+// PyPreConfig members listed in PYCONFIG_SPEC and PYPRECONFIG_SPEC of Python/initconfig.c
+// (3.14: every option set below is there). Designed from the documentation and sources: no
+// 3.14 or 3.15 build is reachable here to test against.
 //
 // 3.9 to 3.13: PEP 587, whose PyConfig changes layout in every minor. libpyenv never reads
 // or writes a PyConfig field. PyConfig_InitIsolatedConfig fills an opaque, generously sized
