@@ -252,6 +252,34 @@ TEST_P(Matrix, AVenvMadeFromItWorks) {
   EXPECT_EQ(json_member(interp.info(), "prefix"), fs::canonical(venv).string());
 }
 
+// The real libpython with a home whose standard library is an empty os.py: CPython fails to
+// start (no encodings module). That is PYENV_EPYTHON with CPython's reason, not an exit of
+// the host; the process then refuses to start CPython again.
+TEST_P(Matrix, AHomeWithoutItsStandardLibraryIsAnErrorNotAnExit) {
+  if (!in_own_process()) return;
+  const std::string executable = fs::path(python_.executable).filename().string();
+  const fs::path libpython = python_.archive.empty()
+                                 ? fs::path("/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0")
+                                 : python_.tree / "lib" / ("libpython" + python_.name + ".so.1.0");
+  write_zip(tmp_ / "broken.zip",
+            {link_entry("bin/" + executable, (python_.tree / "bin" / executable).string()),
+             link_entry("lib/" + libpython.filename().string(), libpython.string()),
+             file_entry("lib/python" + python_.name + "/os.py", "")});
+  auto manager = open_job(tmp_.path(), "matrix-broken",
+                          "python.archives: " + (tmp_ / "broken.zip").string() +
+                              "#py\npython.executable: py/bin/" + executable + "\n");
+  auto env = manager.create_environment();
+  for (const char *expected : {"starting CPython failed", "cannot be started again"}) {
+    try {
+      env.interpreter();
+      ADD_FAILURE() << "CPython started without its standard library";
+    } catch (const Error &e) {
+      EXPECT_EQ(e.status(), PYENV_EPYTHON);
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  }
+}
+
 // 3.13t: an extension module that does not declare free-threading support (no Py_mod_gil
 // slot; single-phase init) makes CPython enable the GIL when it is imported. libpyenv says
 // so, once, and pyenv_interpreter_info reports it.
