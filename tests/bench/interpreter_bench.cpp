@@ -7,6 +7,8 @@
 //   hot path:  call_bytes of an identity function on 100-byte records, 1 host thread;
 //   CPU-bound: a pure-Python loop of about 50 us per call from 1 and 2 host threads: the
 //              ratio shows whether Python runs in parallel (free-threaded) or not (GIL);
+//              the peer: the same loop in `pythonX.Y -c` from 1 and 2 Python threads, which
+//              is what the machine and the build allow at that moment;
 //   peak RSS of the start-up process and of `python -c pass`.
 // Each Python runs in a worker process of its own (one CPython per process).
 // Usage: interpreter_bench --plugin PATH [--runs 11] [--calls 1000000] [--only 3.13t]
@@ -101,6 +103,33 @@ void close_job(Job &job) {
   job.manager.close();
   std::error_code ec;
   std::filesystem::remove_all(job.tmp, ec);
+}
+
+// The peer of the CPU-bound measurement: spin() in `pythonX.Y -c`, from `threads` Python
+// threads, `calls` calls in all; prints calls/s.
+std::string peer_script(long rounds, long calls, int threads) {
+  return "import threading, time\n"
+         "def spin(b):\n"
+         "    n = 0\n"
+         "    for i in range(" +
+         std::to_string(rounds) +
+         "):\n"
+         "        n += i * i\n"
+         "    return b\n"
+         "def work():\n"
+         "    r = b'x' * 100\n"
+         "    for _ in range(" +
+         std::to_string(calls / threads) +
+         "):\n"
+         "        spin(r)\n"
+         "ts = [threading.Thread(target=work) for _ in range(" +
+         std::to_string(threads) +
+         ")]\n"
+         "start = time.perf_counter()\n"
+         "for t in ts: t.start()\n"
+         "for t in ts: t.join()\n"
+         "print(" +
+         std::to_string(calls) + " / (time.perf_counter() - start))\n";
 }
 
 constexpr const char *kFunctions =
@@ -209,7 +238,7 @@ int worker(const Args &args) {
 
   const pyenv::host::Plugin plugin = pyenv::host::Plugin::load(args.plugin);
   Job job = open_job(plugin, python);
-  double identity = 0, spin_us = 0, one = 0, two = 0;
+  double identity = 0, spin_us = 0, one = 0, two = 0, peer_one = 0, peer_two = 0;
   std::string info;
   {
     pyenv::host::Interpreter interpreter = job.environment.interpreter();
@@ -222,15 +251,22 @@ int worker(const Args &args) {
     interpreter.exec("ROUNDS = " + std::to_string(rounds) + "\n");
     rate(interpreter, "identity", args.calls / 10, 1);  // warm-up
     const long spins = std::max(2000L, args.calls / 250);
-    std::vector<double> identities, ones, twos;
+    std::vector<double> identities, ones, twos, peer_ones, peer_twos;
     for (int r = 0; r < std::max(3, args.runs / 2); ++r) {
       identities.push_back(rate(interpreter, "identity", args.calls, 1));
       ones.push_back(rate(interpreter, "spin", spins, 1));
       twos.push_back(rate(interpreter, "spin", spins, 2));
+      for (int threads : {1, 2}) {
+        const std::string out =
+            spawn({executable, "-c", peer_script(rounds, spins, threads)}).output;
+        (threads == 1 ? peer_ones : peer_twos).push_back(std::atof(out.c_str()));
+      }
     }
     identity = median(identities);
     one = median(ones);
     two = median(twos);
+    peer_one = median(peer_ones);
+    peer_two = median(peer_twos);
     spin_us = 1e6 / one;
   }
   close_job(job);
@@ -238,6 +274,7 @@ int worker(const Args &args) {
   std::printf("startup_ms=%.2f\ninside_ms=%.2f\npass_ms=%.2f\n", median(embedded) * 1e3,
               median(inside) * 1e3, median(plain) * 1e3);
   std::printf("identity=%.0f\nspin_us=%.1f\none=%.0f\ntwo=%.0f\n", identity, spin_us, one, two);
+  std::printf("peer_one=%.0f\npeer_two=%.0f\n", peer_one, peer_two);
   std::printf("rss_kib=%ld\npass_rss_kib=%ld\n", embedded_rss, plain_rss);
   return 0;
 }
@@ -256,9 +293,9 @@ int parent(const Args &args) {
   const std::string self = self_path();
   std::printf("libpyenv embedded interpreter, %s; medians of %d alternating runs; %u cores\n\n",
               args.plugin.c_str(), args.runs, std::thread::hardware_concurrency());
-  std::printf("%-6s %-8s %9s %9s %6s %12s %8s %10s %10s %6s %8s %8s\n", "python", "version",
+  std::printf("%-6s %-8s %9s %9s %6s %12s %8s %10s %10s %6s %10s %8s %8s\n", "python", "version",
               "start-up", "-c pass", "ratio", "call_bytes/s", "spin us", "spin 1 thr", "spin 2 thr",
-              "2/1", "RSS MiB", "-c pass");
+              "2/1", "python 2/1", "RSS MiB", "-c pass");
   int failures = 0;
   for (const std::string &name : pyenv::test::matrix_names()) {
     if (!args.only.empty() && name != args.only) continue;
@@ -277,10 +314,12 @@ int parent(const Args &args) {
       const auto at = info.find("\"version\": \"");
       const std::string version =
           at == std::string::npos ? "?" : info.substr(at + 12, info.find('"', at + 12) - at - 12);
-      std::printf("%-6s %-8s %7.1fms %7.1fms %6.2f %12.0f %8.1f %10.0f %10.0f %6.2f %8.1f %8.1f\n",
-                  name.c_str(), version.c_str(), startup, pass, startup / pass,
-                  std::stod(r["identity"]), std::stod(r["spin_us"]), one, two, two / one,
-                  std::stod(r["rss_kib"]) / 1024, std::stod(r["pass_rss_kib"]) / 1024);
+      const double peer = std::stod(r["peer_two"]) / std::stod(r["peer_one"]);
+      std::printf(
+          "%-6s %-8s %7.1fms %7.1fms %6.2f %12.0f %8.1f %10.0f %10.0f %6.2f %10.2f %8.1f %8.1f\n",
+          name.c_str(), version.c_str(), startup, pass, startup / pass, std::stod(r["identity"]),
+          std::stod(r["spin_us"]), one, two, two / one, peer, std::stod(r["rss_kib"]) / 1024,
+          std::stod(r["pass_rss_kib"]) / 1024);
     } catch (const std::exception &e) {
       std::printf("%-6s failed: %s\n", name.c_str(), e.what());
       ++failures;
@@ -289,7 +328,8 @@ int parent(const Args &args) {
   std::printf(
       "\nstart-up: load libpyenv.so, prepare, get an interpreter, first call (inside the "
       "process: see --worker); targets: start-up ratio <= 1.5, call_bytes >= 500000/s, spin "
-      "2/1 >= 1.7 for a free-threaded build on 2 cores (GIL builds: about 1)\n");
+      "2/1 >= 1.7 for a free-threaded build on 2 cores (GIL builds: about 1); "
+      "python 2/1: the same loop in threads of pythonX.Y itself, alongside\n");
   return failures == 0 ? 0 : 1;
 }
 
