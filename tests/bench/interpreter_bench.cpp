@@ -250,7 +250,7 @@ int worker(const Args &args) {
     const long rounds = std::max(1L, std::lround(50e-6 / per_round));
     interpreter.exec("ROUNDS = " + std::to_string(rounds) + "\n");
     rate(interpreter, "identity", args.calls / 10, 1);  // warm-up
-    const long spins = std::max(2000L, args.calls / 250);
+    const long spins = std::max(2000L, args.calls / 50);  // about 1 s on one thread
     std::vector<double> identities, ones, twos, peer_ones, peer_twos;
     for (int r = 0; r < std::max(3, args.runs / 2); ++r) {
       identities.push_back(rate(interpreter, "identity", args.calls, 1));
