@@ -501,9 +501,11 @@ void start_python(Runtime &rt, const PythonLayout &layout, Group &group, const L
                               "(the host, or an earlier load of libpyenv); libpyenv only embeds "
                               "a CPython it starts itself");
   }
-  // From here on CPython keeps state: the library stays loaded whatever happens.
+  // From here on CPython keeps state: the library stays loaded whatever happens, and so
+  // does libpyenv, which holds the runtime that remembers it (a failed start included).
   g_api = api.get();
   rt.api = std::move(api);
+  pin_this_library(log);
   {
     // site.py runs now: in the environment's directory already.
     WorkingDirectory cwd(group.working_directory_fd, group.working_directory, log);
@@ -532,7 +534,6 @@ void start_python(Runtime &rt, const PythonLayout &layout, Group &group, const L
   }
   // Any host thread may now take the GIL; this one keeps its thread state for later calls.
   g_api->PyEval_SaveThread();
-  pin_this_library(log);
   if (!failure.empty()) {
     rt.broken = "python: CPython started, but libpyenv's helpers failed: " + failure;
     fail(Status::kPython, rt.broken);
