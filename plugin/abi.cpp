@@ -72,14 +72,6 @@ pyenv_options read_options(const pyenv_options *options) {
   return out;
 }
 
-// A string for the host, freed with pyenv_free.
-char *malloc_copy(const std::string &text) {
-  char *copy = static_cast<char *>(std::malloc(text.size() + 1));
-  if (copy == nullptr) throw std::bad_alloc();
-  std::memcpy(copy, text.c_str(), text.size() + 1);
-  return copy;
-}
-
 // Without a host callback: warnings and errors on stderr.
 void log_to_stderr(pyenv::LogLevel level, const std::string &message) {
   if (level >= pyenv::LogLevel::kWarn) std::fprintf(stderr, "pyenv: %s\n", message.c_str());
