@@ -105,10 +105,6 @@ JNIEXPORT jbyteArray JNICALL Java_org_libpyenv_Native_version(JNIEnv *env, jclas
                [&] { return string_bytes(env, plugin().version()); });
 }
 
-JNIEXPORT jboolean JNICALL Java_org_libpyenv_Native_hasInterpreterInfo(JNIEnv *, jclass) {
-  return plugin().interpreter_info != nullptr ? JNI_TRUE : JNI_FALSE;
-}
-
 // --- managers --------------------------------------------------------------------------------
 
 JNIEXPORT jlong JNICALL Java_org_libpyenv_Native_newCallbacks(JNIEnv *env, jclass, jobject sink) {
@@ -374,12 +370,6 @@ JNIEXPORT jbyteArray JNICALL Java_org_libpyenv_Native_interpreterInfo(JNIEnv *en
                                                                       jlong interpreter) {
   return guard(env, static_cast<jbyteArray>(nullptr), [&]() -> jbyteArray {
     const Api &a = plugin();
-    if (a.interpreter_info == nullptr) {
-      throw_status(env, PYENV_ERROR,
-                   "plugin " + a.path + " (ABI " + version_text(a.abi) +
-                       ") lacks pyenv_interpreter_info, which ABI 1.1 adds");
-      return nullptr;
-    }
     PluginMemory out;
     char *json = nullptr;
     const pyenv_status status =

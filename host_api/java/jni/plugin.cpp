@@ -52,7 +52,8 @@ bool resolve_all(void *lib, Api &a, std::string &error) {
          require(lib, a.interpreter_call_json, "pyenv_interpreter_call_json", a, error) &&
          require(lib, a.interpreter_call_bytes, "pyenv_interpreter_call_bytes", a, error) &&
          require(lib, a.free, "pyenv_free", a, error) &&
-         require(lib, a.interpreter_close, "pyenv_interpreter_close", a, error);
+         require(lib, a.interpreter_close, "pyenv_interpreter_close", a, error) &&
+         require(lib, a.interpreter_info, "pyenv_interpreter_info", a, error);
 }
 
 }  // namespace
@@ -94,7 +95,6 @@ bool load(const std::string &path, std::string &error) {
     ::dlclose(lib);
     return false;
   }
-  a->interpreter_info = symbol<InterpreterInfoFn>(lib, "pyenv_interpreter_info");
   // Never dlclose()d: handles may live until the JVM exits, and a running CPython pins the
   // plugin anyway.
   g_api.store(a.release(), std::memory_order_release);

@@ -8,13 +8,8 @@
 
 namespace pyenv_jni {
 
-// The ABI this library needs: the header's major, and the minor of what it calls
-// unconditionally. Newer functions are resolved as optional.
-inline constexpr uint32_t kRequiredMinor = 0;
-
-// pyenv_interpreter_info of ABI 1.1, typed here so that this library builds against a 1.0
-// header too; *out_json is freed with pyenv_free.
-using InterpreterInfoFn = pyenv_status (*)(pyenv_interpreter *interp, char **out_json);
+// The ABI this library needs: the header's major, and 1.1 for pyenv_interpreter_info.
+inline constexpr uint32_t kRequiredMinor = 1;
 
 struct Api {
   std::string path;
@@ -46,7 +41,7 @@ struct Api {
                                          void **, size_t *) = nullptr;
   void (*free)(void *) = nullptr;
   void (*interpreter_close)(pyenv_interpreter **) = nullptr;
-  InterpreterInfoFn interpreter_info = nullptr;  // optional: NULL before ABI 1.1
+  pyenv_status (*interpreter_info)(pyenv_interpreter *, char **) = nullptr;  // ABI 1.1
 };
 
 // The loaded plugin, or nullptr before load() succeeds.

@@ -181,3 +181,9 @@ FAKE_EXPORT void pyenv_free(void *p) { free(p); }
 FAKE_EXPORT void pyenv_interpreter_close(pyenv_interpreter **i) {
   if (i) *i = NULL;
 }
+
+FAKE_EXPORT pyenv_status pyenv_interpreter_info(pyenv_interpreter *i, char **out_json) {
+  (void)i;
+  if (out_json) *out_json = NULL;
+  return PYENV_EPYTHON;
+}

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Every status of pyenv.h as a PyenvException from the real plugin, with a message that names
  * the culprit. ERROR, which the plugin gives only for what it cannot classify, comes from
- * loading (LoaderTest) and from info() on an ABI 1.0 plugin (InterpreterTest).
+ * loading a plugin (LoaderTest).
  */
 class ErrorsTest extends FixtureTest {
   private static void assertMentions(PyenvException e, String... parts) {

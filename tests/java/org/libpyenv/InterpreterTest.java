@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
@@ -191,31 +189,27 @@ class InterpreterTest {
     }
   }
 
-  // info() is pyenv_interpreter_info of ABI 1.1: checked when the plugin has it.
   @Test
   void infoDescribesTheRunningPython() {
-    assumeTrue(
-        Native.hasInterpreterInfo(),
-        "the plugin has ABI 1.0 and lacks pyenv_interpreter_info (ABI 1.1): info() is checked "
-            + "once ABI 1.1 is merged");
     try (PythonInterpreter python = env.getInterpreter()) {
       Map<String, Object> info = python.info();
-      String version = (String) python.invoke("platform:python_version");
-      assertTrue(
-          info.values().stream()
-              .anyMatch(v -> v instanceof String && ((String) v).startsWith(version)),
-          () -> "python " + version + " not in " + info);
-      assertTrue(info.toString().contains(Fixture.PYTHON.substring(0, 8)), info::toString);
-    }
-  }
-
-  @Test
-  void infoWithoutTheFunctionIsAnErrorNamingIt() {
-    assumeFalse(Native.hasInterpreterInfo(), "the plugin has pyenv_interpreter_info");
-    try (PythonInterpreter python = env.getInterpreter()) {
-      PyenvException e = Fixture.expect(PyenvStatus.ERROR, python::info);
-      assertTrue(e.getMessage().contains("pyenv_interpreter_info"), e.getMessage());
-      assertTrue(e.getMessage().contains("ABI 1.1"), e.getMessage());
+      assertEquals(
+          java.util.Set.of(
+              "version",
+              "implementation",
+              "free_threaded",
+              "gil_enabled",
+              "prefix",
+              "executable",
+              "libpython"),
+          info.keySet());
+      assertEquals(python.invoke("platform:python_version"), info.get("version"));
+      assertEquals("cpython", info.get("implementation"));
+      python.exec("import sys\ndef prefix():\n    return sys.prefix\n");
+      assertEquals(python.invoke("prefix"), info.get("prefix"));
+      assertEquals(Boolean.FALSE, info.get("free_threaded"));
+      assertEquals(Boolean.TRUE, info.get("gil_enabled"));
+      assertTrue(((String) info.get("libpython")).contains("libpython3"), info::toString);
     }
   }
 }

@@ -49,7 +49,7 @@ class LoaderTest {
   void anotherMajorNamingBothVersions() {
     Path plugin = property("test.fake.wrongMajor");
     String message = refused(plugin).getMessage().replace(plugin.toString(), "");
-    assertTrue(message.contains("2.0") && message.contains("1.0"), message);
+    assertTrue(message.contains("2.0") && message.contains("1.1"), message);
   }
 
   @Test

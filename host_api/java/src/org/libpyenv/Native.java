@@ -23,9 +23,6 @@ final class Native {
 
   static native byte[] version();
 
-  /** Whether the plugin exports pyenv_interpreter_info (ABI 1.1). */
-  static native boolean hasInterpreterInfo();
-
   // --- managers
   /** A global reference to {@code sink} that the plugin's log and progress callbacks use. */
   static native long newCallbacks(NativeCallbacks sink);

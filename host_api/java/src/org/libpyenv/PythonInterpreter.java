@@ -164,9 +164,9 @@ public final class PythonInterpreter implements AutoCloseable {
 
   /**
    * What Python this handle runs: version, implementation, free-threaded or not, whether the
-   * GIL is enabled, prefix, executable and libpython path ({@code pyenv_interpreter_info}).
-   *
-   * @throws PyenvException ERROR when the plugin lacks pyenv_interpreter_info (ABI 1.0)
+   * GIL is enabled, prefix, executable and libpython path ({@code pyenv_interpreter_info}):
+   * the keys "version", "implementation", "free_threaded", "gil_enabled", "prefix",
+   * "executable" and "libpython".
    */
   @SuppressWarnings("unchecked")
   public Map<String, Object> info() {
