@@ -1,11 +1,18 @@
-// The archive benchmark: libpyenv's open of a packed Python environment against the
-// tools an operator would otherwise use, measured in one run on the same file system.
+// The archive benchmark: libpyenv's cold open of a packed environment against the tools an
+// operator would otherwise use, in one run, on the same file system, alternating.
 //
-//   archive_bench --plugin build/release/bin/libpyenv.so --corpus DIR [--reps N] [--work DIR]
+//   archive_bench --plugin libpyenv.so --corpus DIR --work DIR [--reps N] [--label TEXT]
+//                 [--extras]
 //
-// DIR holds corpus.zip and corpus.tar.gz (tests/bench/make-corpus.sh builds them). Each
-// figure is the median of N repetitions; ratios compare medians.
-#include <pyenv/host.hpp>
+// DIR holds corpus.zip and corpus.tar.gz (make-corpus.sh, make-large-corpus.sh). Every
+// repetition runs, in this order and each in a fresh process, `unzip -q`, a cold libpyenv
+// open of the zip, `bsdtar -xf`, a cold libpyenv open of the tar.gz; `sync` runs (untimed)
+// before each, so that no command pays for the previous one's dirty pages. "Cold" is an empty
+// pyenv.cache.dir; the archives themselves are read from the page cache by every command
+// alike (nothing drops it). Figures are medians; peak RSS is each process's own (wait4).
+// --extras adds the warm open, the same bytes at a new path against sha256sum, and 8 tasks
+// opening one archive at once.
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,12 +23,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <iostream>
-#include <mutex>
+#include <pyenv/host.hpp>
 #include <string>
 #include <thread>
 #include <vector>
+
+extern char **environ;
 
 namespace {
 
@@ -30,10 +38,14 @@ using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string plugin;
-  fs::path rss_child;  // set: only one cold open of this archive, for peak RSS
   fs::path corpus;
-  fs::path work = "/tmp/pyenv-bench";
+  fs::path work;
+  std::string label;
   int reps = 5;
+  bool extras = false;
+  // Child mode: one open of `open` with its cache in `cache`.
+  fs::path open;
+  fs::path cache;
 };
 
 double seconds(Clock::time_point start) {
@@ -41,189 +53,243 @@ double seconds(Clock::time_point start) {
 }
 
 double median(std::vector<double> v) {
+  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-// Runs `command` through the shell, returns its wall time; aborts when it fails.
-double time_command(const std::string &command) {
-  auto start = Clock::now();
-  if (std::system(command.c_str()) != 0) {
-    std::cerr << "bench: command failed: " << command << "\n";
+struct Run {
+  double seconds;
+  double rss_mib;
+};
+
+// Runs argv in a fresh process; wall time and that process's peak RSS. Exits on failure.
+Run spawn(const std::vector<std::string> &argv) {
+  std::vector<char *> args;
+  for (const std::string &a : argv) args.push_back(const_cast<char *>(a.c_str()));
+  args.push_back(nullptr);
+  const auto start = Clock::now();
+  pid_t pid = 0;
+  if (::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) {
+    std::cerr << "bench: cannot run " << argv[0] << "\n";
     std::exit(1);
   }
-  return seconds(start);
+  int status = 0;
+  struct rusage usage {};
+  ::wait4(pid, &status, 0, &usage);
+  const double elapsed = seconds(start);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string line;
+    for (const std::string &a : argv) line += a + " ";
+    std::cerr << "bench: failed: " << line << "\n";
+    std::exit(1);
+  }
+  return Run{elapsed, usage.ru_maxrss / 1024.0};
 }
 
+void shell(const std::string &command) {
+  if (std::system(command.c_str()) != 0) {
+    std::cerr << "bench: failed: " << command << "\n";
+    std::exit(1);
+  }
+}
+
+// Trees from the cache are sealed (no write bits): give them back before removing.
 void remove_tree(const fs::path &p) {
-  std::system(("chmod -R u+w '" + p.string() + "' 2>/dev/null; rm -rf '" + p.string() + "'").c_str());
+  shell("chmod -R u+w '" + p.string() + "' 2>/dev/null; rm -rf '" + p.string() + "'");
+}
+
+pyenv::host::Options options_for(const fs::path &archive, const fs::path &cache,
+                                 const fs::path &work, const std::string &job) {
+  pyenv::host::Options options;
+  options.job_id = job;
+  options.tmp_dirs = {(work / "tmp").string()};
+  options.config_yaml = "python.archives: " + archive.string() + "#env\n" +
+                        "pyenv.cache.dir: " + cache.string() + "\n";
+  return options;
+}
+
+// The child: one task's open, as a host's process would make it.
+int open_child(const Args &args) {
+  pyenv::host::Plugin plugin = pyenv::host::Plugin::load(args.plugin);
+  pyenv::host::Options options = options_for(args.open, args.cache, args.work, "bench-child");
+  options.log = [](int level, const char *message) {
+    if (level >= 2) std::cerr << "pyenv: " << message << "\n";
+  };
+  pyenv::host::Manager manager = plugin.create(options);
+  manager.open();
+  manager.create_environment();
+  manager.close();
+  return 0;
 }
 
 class Bench {
  public:
-  explicit Bench(Args args)
-      : args_(std::move(args)), plugin_(pyenv::host::Plugin::load(args_.plugin)) {}
-
-  // One task's open of `archive` with the cache in `cache_dir`; returns seconds and counts
-  // cache misses (extractions) from the plugin's log.
-  double open_once(const fs::path &archive, const fs::path &cache_dir, const std::string &job) {
-    pyenv::host::Options options;
-    options.job_id = job;
-    options.tmp_dirs = {(args_.work / "tmp").string()};
-    options.config_yaml = "python.archives: " + archive.string() + "#env\n" +
-                          "pyenv.cache.dir: " + cache_dir.string() + "\n";
-    options.log = [this](int level, const char *message) {
-      if (level >= 2) std::cerr << "pyenv: " << message << "\n";
-      const std::string text = message;  // the cache's own line: "archive cache: ... [key] miss"
-      if (text.rfind("archive cache:", 0) == 0 && text.find("] miss") != std::string::npos) {
-        ++misses_;
-      }
-    };
-    auto start = Clock::now();
-    pyenv::host::Manager manager = plugin_.create(options);
-    manager.open();
-    manager.create_environment();
-    double elapsed = seconds(start);
-    manager.close();
-    return elapsed;
-  }
-
-  std::string job() { return "bench-" + std::to_string(++jobs_); }
+  explicit Bench(Args args) : args_(std::move(args)) {}
 
   int run() {
     const fs::path zip = args_.corpus / "corpus.zip";
     const fs::path tgz = args_.corpus / "corpus.tar.gz";
     remove_tree(args_.work);
     fs::create_directories(args_.work / "tmp");
-    std::vector<double> unzip, bsdtar, sha, cold_zip, cold_tgz, warm, new_path;
-
+    shell("cat '" + zip.string() + "' '" + tgz.string() + "' >/dev/null");  // same for all
+    std::vector<Run> unzip, bsdtar, zip_open, tgz_open;
+    const fs::path out = args_.work / "peer";
+    const fs::path cache = args_.work / "cache";
     for (int r = 0; r < args_.reps; ++r) {
-      const fs::path out = args_.work / "peer";
       fs::create_directories(out);
-      unzip.push_back(time_command("unzip -q '" + zip.string() + "' -d '" + out.string() + "'"));
+      unzip.push_back(timed({"unzip", "-q", zip.string(), "-d", out.string()}));
       remove_tree(out);
-      fs::create_directories(out);
-      bsdtar.push_back(time_command("bsdtar -xf '" + tgz.string() + "' -C '" + out.string() + "'"));
-      remove_tree(out);
-      sha.push_back(time_command("sha256sum '" + zip.string() + "' >/dev/null"));
-
-      const fs::path cache = args_.work / ("cache-" + std::to_string(r));
-      cold_zip.push_back(open_once(zip, cache, job()));
-      warm.push_back(open_once(zip, cache, job()));
-      const fs::path copy = args_.work / ("renamed-" + std::to_string(r) + ".bin");
-      fs::copy_file(zip, copy);
-      new_path.push_back(open_once(copy, cache, job()));
-      fs::remove(copy);
+      zip_open.push_back(timed(child(zip, cache)));
       remove_tree(cache);
-
-      const fs::path tgz_cache = args_.work / ("cache-tgz-" + std::to_string(r));
-      cold_tgz.push_back(open_once(tgz, tgz_cache, job()));
-      remove_tree(tgz_cache);
+      fs::create_directories(out);
+      bsdtar.push_back(timed({"bsdtar", "-xf", tgz.string(), "-C", out.string()}));
+      remove_tree(out);
+      tgz_open.push_back(timed(child(tgz, cache)));
+      remove_tree(cache);
     }
-
-    const int one_job = concurrent_opens(zip, true);
-    const int many_jobs = concurrent_opens(zip, false);
-    const double rss = peak_rss_of_cold_open(zip);
-
-    std::printf("archive benchmark: %s (%.1f MB zip), %d repetitions, medians\n",
-                zip.c_str(), fs::file_size(zip) / 1e6, args_.reps);
-    std::printf("  unzip -q                         %8.3f s\n", median(unzip));
-    std::printf("  bsdtar -xf (tar.gz)              %8.3f s\n", median(bsdtar));
-    std::printf("  sha256sum                        %8.3f s\n", median(sha));
-    std::printf("  libpyenv open, cold cache (zip)  %8.3f s   %.2fx unzip     (target <= 0.75x)\n",
-                median(cold_zip), median(cold_zip) / median(unzip));
-    std::printf("  libpyenv open, cold (tar.gz)     %8.3f s   %.2fx bsdtar\n", median(cold_tgz),
-                median(cold_tgz) / median(bsdtar));
-    std::printf("  libpyenv open, warm, same file   %8.3f ms                  (target <= 5 ms)\n",
-                median(warm) * 1e3);
-    std::printf("  libpyenv open, same bytes, new path %5.3f s   %.2fx sha256sum (target <= 1.5x)\n",
-                median(new_path), median(new_path) / median(sha));
-    std::printf("  8 tasks of one job at once       %8d extraction(s)          (target 1)\n",
-                one_job);
-    std::printf("  8 tasks of 8 jobs at once        %8d extraction(s)          (target 1)\n",
-                many_jobs);
-    std::printf("  peak RSS of a cold open          %8.1f MiB                 (target <= 64)\n", rss);
+    const auto time = [](const std::vector<Run> &runs) {
+      std::vector<double> v;
+      for (const Run &r : runs) v.push_back(r.seconds);
+      return median(v);
+    };
+    const auto rss = [](const std::vector<Run> &runs) {
+      double most = 0;
+      for (const Run &r : runs) most = std::max(most, r.rss_mib);
+      return most;
+    };
+    std::printf("archive benchmark [%s]: %s, %.1f MB zip, %.1f MB tar.gz, work in %s\n",
+                args_.label.c_str(), args_.corpus.c_str(), fs::file_size(zip) / 1e6,
+                fs::file_size(tgz) / 1e6, args_.work.c_str());
+    std::printf("  %d alternating repetitions, medians; peak RSS: the largest of the runs\n",
+                args_.reps);
+    std::printf("  unzip -q                 %8.3f s   %6.1f MiB\n", time(unzip), rss(unzip));
+    std::printf("  libpyenv cold open, zip  %8.3f s   %6.1f MiB   %.2fx unzip\n", time(zip_open),
+                rss(zip_open), time(zip_open) / time(unzip));
+    std::printf("  bsdtar -xf (tar.gz)      %8.3f s   %6.1f MiB\n", time(bsdtar), rss(bsdtar));
+    std::printf("  libpyenv cold open, tgz  %8.3f s   %6.1f MiB   %.2fx bsdtar\n", time(tgz_open),
+                rss(tgz_open), time(tgz_open) / time(bsdtar));
+    std::printf("  each run (s): unzip");
+    for (const Run &r : unzip) std::printf(" %.2f", r.seconds);
+    std::printf(" | zip");
+    for (const Run &r : zip_open) std::printf(" %.2f", r.seconds);
+    std::printf(" | bsdtar");
+    for (const Run &r : bsdtar) std::printf(" %.2f", r.seconds);
+    std::printf(" | tgz");
+    for (const Run &r : tgz_open) std::printf(" %.2f", r.seconds);
+    std::printf("\n");
+    if (args_.extras) extras(zip);
+    std::fflush(stdout);
     remove_tree(args_.work);
     return 0;
   }
 
  private:
-  // 8 threads open the same archive at once with a fresh cache; returns the extractions.
-  int concurrent_opens(const fs::path &archive, bool same_job) {
-    const fs::path cache = args_.work / "cache-concurrent";
-    misses_ = 0;
-    const std::string shared_job = job();
-    std::vector<std::thread> threads;
-    for (int i = 0; i < 8; ++i) {
-      std::string id = same_job ? shared_job : job();
-      threads.emplace_back([this, archive, cache, id] { open_once(archive, cache, id); });
+  Run timed(const std::vector<std::string> &argv) {
+    shell("sync");
+    return spawn(argv);
+  }
+
+  std::vector<std::string> child(const fs::path &archive, const fs::path &cache) {
+    return {"/proc/self/exe", "--plugin",     args_.plugin, "--open",           archive.string(),
+            "--cache",        cache.string(), "--work",     args_.work.string()};
+  }
+
+  // In this process, with the plugin loaded once, as a host's later tasks see it.
+  void extras(const fs::path &zip) {
+    pyenv::host::Plugin plugin = pyenv::host::Plugin::load(args_.plugin);
+    std::atomic<int> misses{0};
+    int jobs = 0;
+    auto open_once = [&](const fs::path &archive, const fs::path &cache, const std::string &job) {
+      pyenv::host::Options options = options_for(archive, cache, args_.work, job);
+      options.log = [&misses](int level, const char *message) {
+        if (level >= 2) std::cerr << "pyenv: " << message << "\n";
+        const std::string text = message;
+        if (text.rfind("archive cache:", 0) == 0 && text.find("] miss") != std::string::npos) {
+          ++misses;
+        }
+      };
+      const auto start = Clock::now();
+      pyenv::host::Manager manager = plugin.create(options);
+      manager.open();
+      manager.create_environment();
+      const double elapsed = seconds(start);
+      manager.close();
+      return elapsed;
+    };
+    std::vector<double> warm, new_path, sha;
+    const fs::path cache = args_.work / "cache-extras";
+    open_once(zip, cache, "bench-" + std::to_string(++jobs));
+    for (int r = 0; r < args_.reps; ++r) {
+      warm.push_back(open_once(zip, cache, "bench-" + std::to_string(++jobs)));
+      sha.push_back(spawn({"sha256sum", zip.string()}).seconds);
+      const fs::path copy = args_.work / ("renamed-" + std::to_string(r) + ".bin");
+      fs::copy_file(zip, copy);
+      new_path.push_back(open_once(copy, cache, "bench-" + std::to_string(++jobs)));
+      fs::remove(copy);
     }
-    for (std::thread &t : threads) t.join();
     remove_tree(cache);
-    return misses_;
+    auto concurrent = [&](bool same_job) {
+      const fs::path shared = args_.work / "cache-concurrent";
+      misses = 0;
+      const std::string one = "bench-" + std::to_string(++jobs);
+      std::vector<std::thread> threads;
+      for (int i = 0; i < 8; ++i) {
+        const std::string id = same_job ? one : "bench-" + std::to_string(++jobs);
+        threads.emplace_back([&, id] { open_once(zip, shared, id); });
+      }
+      for (std::thread &t : threads) t.join();
+      remove_tree(shared);
+      return misses.load();
+    };
+    const int one_job = concurrent(true);
+    const int many_jobs = concurrent(false);
+    std::printf("  warm open, same file     %8.3f ms                (target <= 5 ms)\n",
+                median(warm) * 1e3);
+    std::printf("  same bytes, new path     %8.3f s    %.2fx sha256sum (%.3f s)\n",
+                median(new_path), median(new_path) / median(sha), median(sha));
+    std::printf("  8 tasks of one job / of 8 jobs at once: %d / %d extraction(s) (target 1)\n",
+                one_job, many_jobs);
   }
-
-  // A cold open in a fresh process (this program again, in --rss-child mode), whose peak
-  // resident set is then read from the kernel: a fork would inherit this process's pages.
-  double peak_rss_of_cold_open(const fs::path &archive) {
-    const fs::path cache = args_.work / "cache-rss";
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::execl("/proc/self/exe", "archive_bench", "--plugin", args_.plugin.c_str(), "--rss-child",
-              archive.c_str(), "--work", args_.work.c_str(), static_cast<char *>(nullptr));
-      std::_Exit(127);
-    }
-    int status = 0;
-    struct rusage usage {};
-    ::wait4(pid, &status, 0, &usage);
-    remove_tree(cache);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      std::cerr << "bench: the RSS child failed\n";
-      return -1;
-    }
-    return usage.ru_maxrss / 1024.0;
-  }
-
- public:
-  int rss_child(const fs::path &archive) {
-    open_once(archive, args_.work / "cache-rss", "bench-rss");
-    return 0;
-  }
-
- private:
 
   Args args_;
-  pyenv::host::Plugin plugin_;
-  std::atomic<int> misses_{0};
-  int jobs_ = 0;
 };
 
 }  // namespace
 
 int main(int argc, char **argv) {
   Args args;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string key = argv[i];
-    if (key == "--plugin") args.plugin = argv[i + 1];
-    else if (key == "--corpus") args.corpus = argv[i + 1];
-    else if (key == "--work") args.work = argv[i + 1];
-    else if (key == "--reps") args.reps = std::atoi(argv[i + 1]);
-    else if (key == "--rss-child") args.rss_child = argv[i + 1];
-  }
-  if (!args.plugin.empty() && !args.rss_child.empty()) {
-    try {
-      return Bench(args).rss_child(args.rss_child);
-    } catch (const std::exception &e) {
-      std::cerr << "bench: " << e.what() << "\n";
-      return 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string key = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (key == "--extras")
+      args.extras = true;
+    else if (key == "--plugin" && has_value)
+      args.plugin = argv[++i];
+    else if (key == "--corpus" && has_value)
+      args.corpus = argv[++i];
+    else if (key == "--work" && has_value)
+      args.work = argv[++i];
+    else if (key == "--label" && has_value)
+      args.label = argv[++i];
+    else if (key == "--reps" && has_value)
+      args.reps = std::atoi(argv[++i]);
+    else if (key == "--open" && has_value)
+      args.open = argv[++i];
+    else if (key == "--cache" && has_value)
+      args.cache = argv[++i];
+    else {
+      std::cerr << "bench: unknown argument " << key << "\n";
+      return 2;
     }
   }
-  if (args.plugin.empty() || args.corpus.empty()) {
-    std::cerr << "usage: archive_bench --plugin PATH --corpus DIR [--reps N] [--work DIR]\n";
-    return 2;
-  }
   try {
+    if (!args.open.empty()) return open_child(args);
+    if (args.plugin.empty() || args.corpus.empty() || args.work.empty() || args.reps < 1) {
+      std::cerr << "usage: archive_bench --plugin PATH --corpus DIR --work DIR [--reps N] "
+                   "[--label TEXT] [--extras]\n";
+      return 2;
+    }
     return Bench(args).run();
   } catch (const std::exception &e) {
     std::cerr << "bench: " << e.what() << "\n";
