@@ -49,7 +49,7 @@ Stats extract(const fs::path &archive, const fs::path &destination, const Limits
   try {
     TreeWriter writer(staging, "archive " + archive.string(), limits);
     if (format == Format::kZip) {
-      read_zip(archive, writer, log, limits.threads);
+      read_zip(archive, writer, log);
     } else {
       read_tar(archive, format, writer, log);
     }

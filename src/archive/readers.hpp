@@ -7,9 +7,8 @@
 
 namespace pyenv::archive {
 
-// `threads`: workers writing files at once, each with its own handle; 0 = one per core.
-void read_zip(const std::filesystem::path &archive, TreeWriter &out, const Logger &log,
-              unsigned threads);
+// Workers: out.limits().threads (0 = one per core), shared as out.limits().distribution says.
+void read_zip(const std::filesystem::path &archive, TreeWriter &out, const Logger &log);
 // `format`: what detect_format found, one of the tar formats.
 void read_tar(const std::filesystem::path &archive, Format format, TreeWriter &out,
               const Logger &log);

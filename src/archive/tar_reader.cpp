@@ -1,5 +1,3 @@
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -12,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "archive/libarchive.hpp"
 #include "archive/readers.hpp"
 #include "error.hpp"
 #include "util/unique_fd.hpp"
@@ -20,14 +19,14 @@ namespace pyenv::archive {
 namespace {
 
 struct ArchiveCloser {
-  void operator()(struct archive *a) const { archive_read_free(a); }
+  void operator()(struct archive *a) const { libarchive().archive_read_free(a); }
 };
 using ArchivePtr = std::unique_ptr<struct archive, ArchiveCloser>;
 
 // libarchive's message for the last failure. Some failures have none (a .tar.gz whose gzip
 // trailer is cut short, found by tests/fuzz/archive_fuzz): NULL must never reach a string.
 std::string error_of(struct archive *a) {
-  const char *message = archive_error_string(a);
+  const char *message = libarchive().archive_error_string(a);
   return message != nullptr ? message : "unknown error";
 }
 
@@ -175,23 +174,26 @@ class GzipStream final : public TarStream {
 // libbz2, liblzma and libzstd check their CRCs and checksums as the end is reached.
 class FilterStream final : public TarStream {
  public:
-  explicit FilterStream(const fs::path &path) : archive_(archive_read_new()), buffer_(kBuffer) {
+  explicit FilterStream(const fs::path &path)
+      : archive_(libarchive().archive_read_new()), buffer_(kBuffer) {
     if (!archive_) {
       failed(Status::kNoMemory, "cannot allocate a reader");
       return;
     }
-    archive_read_support_filter_all(archive_.get());
-    archive_read_support_format_raw(archive_.get());
+    libarchive().archive_read_support_filter_all(archive_.get());
+    libarchive().archive_read_support_format_raw(archive_.get());
     struct archive_entry *entry = nullptr;
-    if (archive_read_open_filename(archive_.get(), path.c_str(), kBuffer) != ARCHIVE_OK ||
-        archive_read_next_header(archive_.get(), &entry) != ARCHIVE_OK) {
+    if (libarchive().archive_read_open_filename(archive_.get(), path.c_str(), kBuffer) !=
+            ARCHIVE_OK ||
+        libarchive().archive_read_next_header(archive_.get(), &entry) != ARCHIVE_OK) {
       failed(Status::kArchive, error_of(archive_.get()));
     }
   }
 
   std::string_view read() override {
     if (error() || done_) return {};
-    const la_ssize_t n = archive_read_data(archive_.get(), buffer_.data(), buffer_.size());
+    const la_ssize_t n =
+        libarchive().archive_read_data(archive_.get(), buffer_.data(), buffer_.size());
     if (n < 0) return failed(Status::kArchive, error_of(archive_.get()));
     if (n == 0) done_ = true;
     return {buffer_.data(), static_cast<size_t>(n)};
@@ -217,7 +219,7 @@ la_ssize_t read_stream(struct archive *a, void *client, const void **buffer) {
   const std::string_view piece = stream->read();
   *buffer = piece.data();
   if (piece.empty() && stream->error()) {
-    archive_set_error(a, EIO, "%s", stream->error()->message.c_str());
+    libarchive().archive_set_error(a, EIO, "%s", stream->error()->message.c_str());
     return ARCHIVE_FATAL;
   }
   return static_cast<la_ssize_t>(piece.size());
@@ -227,10 +229,15 @@ la_ssize_t read_stream(struct archive *a, void *client, const void **buffer) {
 
 void read_tar(const fs::path &archive, Format format, TreeWriter &out, const Logger &log) {
   const std::string label = "archive " + archive.string();
-  ArchivePtr in(archive_read_new());
+  try {
+    libarchive();
+  } catch (const Error &e) {
+    fail(e.status(), label + ": " + e.what());
+  }
+  ArchivePtr in(libarchive().archive_read_new());
   if (!in) fail(Status::kNoMemory, label + ": cannot allocate a reader");
-  archive_read_support_format_tar(in.get());
-  archive_read_support_format_gnutar(in.get());
+  libarchive().archive_read_support_format_tar(in.get());
+  libarchive().archive_read_support_format_gnutar(in.get());
   const std::unique_ptr<TarStream> stream = open_stream(archive, format);
   // A failure of the stream itself (its status and message) rather than libarchive's.
   auto stream_failure = [&](const std::string &context) {
@@ -240,10 +247,11 @@ void read_tar(const fs::path &archive, Format format, TreeWriter &out, const Log
   };
   int opened = ARCHIVE_OK;
   if (stream) {
-    opened = archive_read_open(in.get(), stream.get(), nullptr, read_stream, nullptr);
+    opened = libarchive().archive_read_open(in.get(), stream.get(), nullptr, read_stream, nullptr);
   } else {
-    archive_read_support_filter_all(in.get());
-    opened = archive_read_open_filename(in.get(), archive.c_str(), TreeWriter::kBufferSize);
+    libarchive().archive_read_support_filter_all(in.get());
+    opened =
+        libarchive().archive_read_open_filename(in.get(), archive.c_str(), TreeWriter::kBufferSize);
   }
   if (opened != ARCHIVE_OK) {
     stream_failure("");
@@ -252,7 +260,7 @@ void read_tar(const fs::path &archive, Format format, TreeWriter &out, const Log
   std::vector<char> buffer(TreeWriter::kBufferSize);
   for (;;) {
     struct archive_entry *entry = nullptr;
-    int rc = archive_read_next_header(in.get(), &entry);
+    int rc = libarchive().archive_read_next_header(in.get(), &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
       const std::string after =
@@ -260,42 +268,42 @@ void read_tar(const fs::path &archive, Format format, TreeWriter &out, const Log
       stream_failure(after);
       fail(Status::kArchive, label + ": " + after + error_of(in.get()));
     }
-    const char *raw_name = archive_entry_pathname(entry);
+    const char *raw_name = libarchive().archive_entry_pathname(entry);
     const std::string name = raw_name ? raw_name : "";
-    if (archive_entry_is_encrypted(entry)) out.refuse(name, "is encrypted");
-    const mode_t mode = archive_entry_perm(entry);
-    const time_t mtime = archive_entry_mtime(entry);
-    if (const char *target = archive_entry_hardlink(entry)) {
+    if (libarchive().archive_entry_is_encrypted(entry)) out.refuse(name, "is encrypted");
+    const mode_t mode = libarchive().archive_entry_perm(entry);
+    const time_t mtime = libarchive().archive_entry_mtime(entry);
+    if (const char *target = libarchive().archive_entry_hardlink(entry)) {
       out.hardlink(name, target);
       continue;
     }
-    switch (archive_entry_filetype(entry)) {
+    switch (libarchive().archive_entry_filetype(entry)) {
       case AE_IFDIR:
         out.directory(name, mode, mtime);
         break;
       case AE_IFLNK: {
-        const char *target = archive_entry_symlink(entry);
+        const char *target = libarchive().archive_entry_symlink(entry);
         out.symlink(name, target ? target : "", mtime);
         break;
       }
       case AE_IFREG: {
-        const la_int64_t size = archive_entry_size(entry);
-        out.file(name, mode, mtime, size < 0 ? 0 : static_cast<uint64_t>(size),
-                 [&]() -> std::string_view {
-                   la_ssize_t n = archive_read_data(in.get(), buffer.data(), buffer.size());
-                   if (n < 0) {
-                     // The stream's own failure says more than what libarchive made of it.
-                     if (stream && stream->error()) {
-                       if (stream->error()->status != Status::kArchive) {
-                         stream_failure("reading entry \"" + name + "\": ");
-                       }
-                       out.refuse(name, "is corrupt or truncated: " + stream->error()->message);
-                     }
-                     out.refuse(name,
-                                std::string("is corrupt or truncated: ") + error_of(in.get()));
-                   }
-                   return std::string_view(buffer.data(), static_cast<size_t>(n));
-                 });
+        const la_int64_t size = libarchive().archive_entry_size(entry);
+        out.file(
+            name, mode, mtime, size < 0 ? 0 : static_cast<uint64_t>(size),
+            [&]() -> std::string_view {
+              la_ssize_t n = libarchive().archive_read_data(in.get(), buffer.data(), buffer.size());
+              if (n < 0) {
+                // The stream's own failure says more than what libarchive made of it.
+                if (stream && stream->error()) {
+                  if (stream->error()->status != Status::kArchive) {
+                    stream_failure("reading entry \"" + name + "\": ");
+                  }
+                  out.refuse(name, "is corrupt or truncated: " + stream->error()->message);
+                }
+                out.refuse(name, std::string("is corrupt or truncated: ") + error_of(in.get()));
+              }
+              return std::string_view(buffer.data(), static_cast<size_t>(n));
+            });
         break;
       }
       default:

@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstdio>
-#include <vector>
+#include <cstring>
+#include <thread>
 
 #include "error.hpp"
 #include "util/fs.hpp"
@@ -16,11 +18,9 @@
 namespace pyenv::archive {
 namespace {
 
-void set_time(const fs::path &path, time_t mtime, int flags) {
-  if (mtime <= 0) return;
-  struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
-  ::utimensat(AT_FDCWD, path.c_str(), times, flags);  // best effort: a time is not content
-}
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+// ext4 keeps link targets shorter than this in the inode itself (a "fast" link).
+constexpr size_t kInlineLinkTarget = 60;
 
 bool is_utf8(const std::string &s) {
   for (size_t i = 0, n; i < s.size(); i += n) {
@@ -48,13 +48,77 @@ std::string printable(const std::string &name) {
   return out;
 }
 
+// The process's umask, read without changing it (umask(2) can only set it, and setting it
+// to read it would race with other threads creating files).
+mode_t current_umask() {
+  if (FILE *status = std::fopen("/proc/self/status", "re")) {
+    char line[256];
+    unsigned value = 0;
+    bool found = false;
+    while (!found && std::fgets(line, sizeof line, status) != nullptr) {
+      found = std::sscanf(line, "Umask: %o", &value) == 1;
+    }
+    std::fclose(status);
+    if (found) return static_cast<mode_t>(value) & 0777;
+  }
+  return 022;  // the usual one: at worst a mode is set that creation already gave
+}
+
 }  // namespace
 
-TreeWriter::TreeWriter(fs::path root, std::string label, const Limits &limits)
-    : root_(std::move(root)), label_(std::move(label)), limits_(limits) {}
+class TreeWriter::Dir {
+ public:
+  Dir(TreeWriter *writer, DirRef parent, std::string name, std::string path, UniqueFd fd)
+      : parent(std::move(parent)),
+        name(std::move(name)),
+        path(std::move(path)),
+        fd(std::move(fd)),
+        writer_(writer) {}
+  ~Dir() {
+    if (writer_ != nullptr) writer_->finish_dir(*this);
+  }
+  Dir(const Dir &) = delete;
+  Dir &operator=(const Dir &) = delete;
+
+  // Declared first, destroyed last: a parent is finished after its children.
+  DirRef parent;
+  std::string name;  // the component in its parent; empty for the root
+  std::string path;  // relative to the root, for messages
+  UniqueFd fd;
+  mode_t mode = 0755;  // given by the archive, or the default for a directory it implies
+  time_t mtime = 0;    // 0: none given
+  mode_t current = 0700;
+
+ private:
+  TreeWriter *writer_;  // null for the root, which the caller finishes
+};
+
+TreeWriter::TreeWriter(const fs::path &root, std::string label, const Limits &limits)
+    : root_path_(root.string()),
+      label_(std::move(label)),
+      limits_(limits),
+      umask_(current_umask()) {
+  UniqueFd fd(::open(root.c_str(), kDirFlags));
+  if (!fd.valid()) fail(Status::kIo, errno_message(label_ + ": cannot open " + root_path_, errno));
+  struct statfs fs_info {};
+  if (::fstatfs(fd.get(), &fs_info) == 0 && fs_info.f_bsize > 0) {
+    block_ = static_cast<uint64_t>(fs_info.f_bsize);
+  }
+  cursor_.push_back(std::make_shared<Dir>(nullptr, nullptr, "", "", std::move(fd)));
+}
+
+TreeWriter::~TreeWriter() {
+  // Deepest first, as finish() does; after a failure the tree is removed anyway.
+  while (!cursor_.empty()) cursor_.pop_back();
+}
 
 void TreeWriter::refuse(const std::string &name, const std::string &why) const {
   fail(Status::kArchive, label_ + ": entry \"" + printable(name) + "\" " + why);
+}
+
+void TreeWriter::failed_io(const std::string &message) noexcept {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  if (io_error_.empty()) io_error_ = message;
 }
 
 void TreeWriter::count_entry(const std::string &name) {
@@ -64,77 +128,164 @@ void TreeWriter::count_entry(const std::string &name) {
   }
 }
 
-fs::path TreeWriter::place(const std::string &name, Kind kind) {
+void TreeWriter::finish_dir(Dir &dir) noexcept {
+  std::lock_guard<std::recursive_mutex> lock(dirs_mutex_);
+  struct Forget {
+    TreeWriter &writer;
+    const std::string &path;
+    ~Forget() {  // once finished, so that open_child never opens it half-finished
+      auto it = writer.open_dirs_.find(path);
+      if (it != writer.open_dirs_.end() && it->second.expired()) writer.open_dirs_.erase(it);
+    }
+  } forget{*this, dir.path};
+  const int fd = dir.fd.get();
+  mode_t mode = dir.mode;
+  if (limits_.seal) mode &= 0555;
+  if (mode != dir.current && ::fchmod(fd, mode) != 0) {
+    failed_io(
+        errno_message(label_ + ": cannot set the mode of " + root_path_ + "/" + dir.path, errno));
+  }
+  if (dir.mtime > 0) {
+    const struct timespec times[2] = {{dir.mtime, 0}, {dir.mtime, 0}};
+    ::futimens(fd, times);  // best effort: a time is not content
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) disk_bytes_ += static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+TreeWriter::DirRef TreeWriter::open_child(const DirRef &parent, const std::string &component,
+                                          const std::string &entry, bool is_leaf) {
+  const std::string path = parent->path.empty() ? component : parent->path + "/" + component;
+  std::unique_lock<std::recursive_mutex> lock(dirs_mutex_);
+  for (auto live = open_dirs_.find(path); live != open_dirs_.end(); live = open_dirs_.find(path)) {
+    if (DirRef dir = live->second.lock()) return dir;
+    // Its last holder let go and is about to finish it: wait for that, then open it again.
+    lock.unlock();
+    std::this_thread::yield();
+    lock.lock();
+  }
+  const int parent_fd = parent->fd.get();
+  const bool created = ::mkdirat(parent_fd, component.c_str(), 0700) == 0;
+  if (!created && errno != EEXIST) {
+    fail(Status::kIo, errno_message(label_ + ": cannot create " + root_path_ + "/" + path, errno));
+  }
+  UniqueFd fd(::openat(parent_fd, component.c_str(), kDirFlags));
+  if (!fd.valid()) {
+    if (created || (errno != ELOOP && errno != ENOTDIR)) {
+      fail(Status::kIo, errno_message(label_ + ": cannot open " + root_path_ + "/" + path, errno));
+    }
+    if (is_leaf) refuse(entry, "appears twice in the archive (as \"" + path + "\")");
+    if (errno == ELOOP)
+      refuse(entry, "would be written through the symbolic link \"" + path + "\"");
+    refuse(entry, "lies under \"" + path + "\", which is a file");
+  }
+  auto dir = std::make_shared<Dir>(this, parent, component, path, std::move(fd));
+  open_dirs_[path] = dir;
+  if (created) {
+    if ((0700 & umask_) != 0) {  // a umask that takes the owner's own bits
+      ::fchmod(dir->fd.get(), 0700);
+    }
+    return dir;
+  }
+  // Written and finished before, when the archive's entries were elsewhere: open it up
+  // again, and give it back its mode and time when done with it again.
+  struct stat st {};
+  if (::fstat(dir->fd.get(), &st) != 0) {
+    fail(Status::kIo, errno_message(label_ + ": cannot stat " + root_path_ + "/" + path, errno));
+  }
+  disk_bytes_ -= static_cast<uint64_t>(st.st_blocks) * 512;  // counted again when finished
+  dir->mode = st.st_mode & 07777;
+  dir->current = dir->mode;
+  dir->mtime = st.st_mtim.tv_sec;
+  if ((st.st_mode & 0700) != 0700) {
+    if (::fchmod(dir->fd.get(), dir->mode | 0700) != 0) {
+      fail(Status::kIo,
+           errno_message(label_ + ": cannot open up " + root_path_ + "/" + path, errno));
+    }
+    dir->current = dir->mode | 0700;
+  }
+  return dir;
+}
+
+TreeWriter::DirRef TreeWriter::place(const std::string &name, std::string &leaf) {
   count_entry(name);
   std::optional<fs::path> rel = fsx::confined_relative(name);
-  if (!rel) refuse(name, "would create a file outside of " + root_.string());
+  if (!rel) refuse(name, "would create a file outside of " + root_path_);
   // Checked here, so that what the file system would refuse later (as an I/O error, after
   // part of the tree is written) is refused as the archive's fault, naming the entry.
   if (!is_utf8(name)) refuse(name, "has a name that is not UTF-8");
+  if (root_path_.size() + 1 + rel->native().size() >= PATH_MAX) {
+    refuse(name, "is too long: its path under " + root_path_ + " would be longer than " +
+                     std::to_string(PATH_MAX - 1) + " bytes");
+  }
+  std::vector<std::string> parts;
   for (const fs::path &part : *rel) {
     if (part.native().size() > NAME_MAX) {
       refuse(name, "has a name component longer than " + std::to_string(NAME_MAX) + " bytes");
     }
+    parts.push_back(part.native());
   }
-  if ((root_ / *rel).native().size() >= PATH_MAX) {
-    refuse(name, "is too long: its path under " + root_.string() + " would be longer than " +
-                     std::to_string(PATH_MAX - 1) + " bytes");
+  if (parts.empty()) {
+    leaf.clear();
+    return cursor_.front();
   }
-  if (rel->empty()) {
-    if (kind == Kind::kDirectory) return *rel;
-    refuse(name, "names the archive's root, which is a directory");
+  leaf = std::move(parts.back());
+  parts.pop_back();
+  // Keep what the cursor shares with this entry's parent; finish the rest, deepest first.
+  size_t same = 0;
+  while (same < parts.size() && same + 1 < cursor_.size() &&
+         cursor_[same + 1]->name == parts[same]) {
+    ++same;
   }
-  fs::path prefix;
-  for (const fs::path &part : rel->parent_path()) {
-    prefix /= part;
-    auto it = kinds_.find(prefix);
-    if (it == kinds_.end()) {
-      if (::mkdir((root_ / prefix).c_str(), 0700) != 0) {
-        fail(Status::kIo,
-             errno_message(label_ + ": cannot create " + (root_ / prefix).string(), errno));
-      }
-      kinds_.emplace(prefix, Kind::kDirectory);
-      dirs_.emplace(prefix, Dir{prefix, 0755, 0});
-    } else if (it->second == Kind::kLink) {
-      refuse(name, "would be written through the symbolic link \"" + prefix.string() + "\"");
-    } else if (it->second == Kind::kFile) {
-      refuse(name, "lies under \"" + prefix.string() + "\", which is a file");
-    }
+  while (cursor_.size() > same + 1) cursor_.pop_back();
+  for (size_t i = same; i < parts.size(); ++i) {
+    cursor_.push_back(open_child(cursor_.back(), parts[i], name, false));
   }
-  auto it = kinds_.find(*rel);
-  if (it != kinds_.end()) {
-    if (it->second == Kind::kDirectory && kind == Kind::kDirectory) return *rel;
-    refuse(name, "appears twice in the archive (as \"" + rel->string() + "\")");
-  }
-  kinds_.emplace(*rel, kind);
-  return *rel;
+  return cursor_.back();
 }
 
 void TreeWriter::directory(const std::string &name, mode_t mode, time_t mtime) {
-  fs::path rel = place(name, Kind::kDirectory);
-  if (rel.empty()) return;
-  auto [it, created] = dirs_.try_emplace(rel, Dir{rel, safe_mode(mode), mtime});
-  if (created) {
-    if (::mkdir((root_ / rel).c_str(), 0700) != 0) {
-      fail(Status::kIo, errno_message(label_ + ": cannot create " + (root_ / rel).string(), errno));
-    }
-  } else {
-    it->second = Dir{rel, safe_mode(mode), mtime};
+  std::string leaf;
+  DirRef parent = place(name, leaf);
+  if (leaf.empty()) return;  // the root: the caller's to set
+  DirRef dir = open_child(parent, leaf, name, true);
+  dir->mode = safe_mode(mode);
+  dir->mtime = mtime;
+  cursor_.push_back(std::move(dir));
+}
+
+TreeWriter::Placed TreeWriter::place_parent(const std::string &name) {
+  Placed placed;
+  placed.dir = place(name, placed.leaf);
+  if (placed.leaf.empty()) refuse(name, "names the archive's root, which is a directory");
+  return placed;
+}
+
+void TreeWriter::create(const std::string &name, Placed &placed, mode_t mode) {
+  mode = safe_mode(mode);
+  if (limits_.seal) mode &= ~mode_t{022};
+  // Created with its final mode: the descriptor stays writable whatever the mode says.
+  placed.fd.reset(::openat(placed.dir->fd.get(), placed.leaf.c_str(),
+                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (!placed.fd.valid()) {
+    if (errno == EEXIST) refuse(name, "appears twice in the archive");
+    fail(Status::kIo, errno_message(label_ + ": cannot create " + root_path_ + "/" + name, errno));
+  }
+  if ((mode & umask_) != 0 && ::fchmod(placed.fd.get(), mode) != 0) {
+    fail(Status::kIo, errno_message(label_ + ": cannot set the mode of " + name, errno));
   }
 }
 
-fs::path TreeWriter::place_file(const std::string &name) {
-  return root_ / place(name, Kind::kFile);
-}
-
-void TreeWriter::write_file(const std::string &name, const fs::path &path, mode_t mode,
-                            time_t mtime, uint64_t expected_size, const Chunks &next) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) fail(Status::kIo, errno_message(label_ + ": cannot create " + path.string(), errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+void TreeWriter::write_file(const std::string &name, Placed &placed, time_t mtime,
+                            uint64_t expected_size, const Chunks &next) {
+  struct Release {
+    Placed &placed;
+    ~Release() {
+      placed.fd.reset();
+      placed.dir.reset();
+    }
+  } release{placed};
+  const int fd = placed.fd.get();
   uint64_t written = 0;
   for (;;) {
     const std::string_view chunk = next();
@@ -152,7 +303,7 @@ void TreeWriter::write_file(const std::string &name, const fs::path &path, mode_
       ssize_t w = ::write(fd, chunk.data() + off, n - off);
       if (w < 0) {
         if (errno == EINTR) continue;
-        fail(Status::kIo, errno_message(label_ + ": cannot write " + path.string(), errno));
+        fail(Status::kIo, errno_message(label_ + ": cannot write " + name, errno));
       }
       off += static_cast<size_t>(w);
     }
@@ -161,11 +312,11 @@ void TreeWriter::write_file(const std::string &name, const fs::path &path, mode_
     refuse(name, "is truncated: " + std::to_string(written) + " of " +
                      std::to_string(expected_size) + " bytes");
   }
-  ::fchmod(fd, safe_mode(mode));
   if (mtime > 0) {
-    struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    const struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
     ::futimens(fd, times);
   }
+  disk_bytes_ += blocks_of(written);
 }
 
 void TreeWriter::symlink(const std::string &name, const std::string &target, time_t mtime) {
@@ -184,36 +335,58 @@ void TreeWriter::symlink(const std::string &name, const std::string &target, tim
     refuse(name, "links to \"" + target +
                      "\", outside the archive, and pyenv.archive.symlinks is within");
   }
-  links_.push_back(Link{place(name, Kind::kLink), target, mtime});
+  std::string leaf;
+  DirRef parent = place(name, leaf);
+  if (leaf.empty()) refuse(name, "names the archive's root, which is a directory");
+  // Made at once: every later entry is reached with O_NOFOLLOW, so none can go through it.
+  if (::symlinkat(target.c_str(), parent->fd.get(), leaf.c_str()) != 0) {
+    if (errno == EEXIST) refuse(name, "appears twice in the archive");
+    fail(Status::kIo, errno_message(label_ + ": cannot create link " + name, errno));
+  }
+  if (mtime > 0) {
+    const struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    ::utimensat(parent->fd.get(), leaf.c_str(), times, AT_SYMLINK_NOFOLLOW);
+  }
+  if (target.size() >= kInlineLinkTarget) disk_bytes_ += blocks_of(target.size());
 }
 
 void TreeWriter::hardlink(const std::string &name, const std::string &target) {
+  const std::string not_earlier =
+      "is a hard link to \"" + target + "\", which is not an earlier file of the archive";
   std::optional<fs::path> source = fsx::confined_relative(target);
-  auto it = source ? kinds_.find(*source) : kinds_.end();
-  if (it == kinds_.end() || it->second != Kind::kFile) {
-    refuse(name,
-           "is a hard link to \"" + target + "\", which is not an earlier file of the archive");
+  if (!source || source->empty()) refuse(name, not_earlier);
+  // The source's directory, walked from the root without following any link.
+  UniqueFd walked;
+  int dir_fd = cursor_.front()->fd.get();
+  for (const fs::path &part : source->parent_path()) {
+    UniqueFd next(::openat(dir_fd, part.c_str(), kDirFlags));
+    if (!next.valid()) refuse(name, not_earlier);
+    walked = std::move(next);
+    dir_fd = walked.get();
   }
-  fs::path path = root_ / place(name, Kind::kFile);
-  if (::link((root_ / *source).c_str(), path.c_str()) != 0) {
-    fail(Status::kIo, errno_message(label_ + ": cannot link " + path.string(), errno));
+  const std::string source_leaf = source->filename().string();
+  struct stat st {};
+  if (::fstatat(dir_fd, source_leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+      !S_ISREG(st.st_mode)) {
+    refuse(name, not_earlier);
+  }
+  std::string leaf;
+  DirRef parent = place(name, leaf);
+  if (leaf.empty()) refuse(name, "names the archive's root, which is a directory");
+  if (::linkat(dir_fd, source_leaf.c_str(), parent->fd.get(), leaf.c_str(), 0) != 0) {
+    if (errno == EEXIST) refuse(name, "appears twice in the archive");
+    fail(Status::kIo, errno_message(label_ + ": cannot link " + name, errno));
   }
 }
 
 void TreeWriter::finish() {
-  for (const Link &link : links_) {
-    fs::path path = root_ / link.path;
-    if (::symlink(link.target.c_str(), path.c_str()) != 0) {
-      fail(Status::kIo, errno_message(label_ + ": cannot create link " + path.string(), errno));
-    }
-    set_time(path, link.mtime, AT_SYMLINK_NOFOLLOW);
+  while (cursor_.size() > 1) cursor_.pop_back();
+  struct stat st {};
+  if (::fstat(cursor_.front()->fd.get(), &st) == 0) {
+    disk_bytes_ += static_cast<uint64_t>(st.st_blocks) * 512;
   }
-  // Children sort after their parents, so walking backwards applies modes deepest first.
-  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
-    fs::path path = root_ / it->second.path;
-    ::chmod(path.c_str(), it->second.mode);
-    set_time(path, it->second.mtime, 0);
-  }
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  if (!io_error_.empty()) fail(Status::kIo, io_error_);
 }
 
 }  // namespace pyenv::archive

@@ -312,7 +312,7 @@ uint64_t ArchiveCache::extract_and_publish(int lock_fd, const std::string &key,
   uint64_t bytes = 0;
   struct stat root {};
   try {
-    extract(destination);
+    const std::optional<uint64_t> sealed = extract(destination);
     if (::fstatat(stage_fd.get(), "tree", &root, AT_SYMLINK_NOFOLLOW) != 0 ||
         !S_ISDIR(root.st_mode)) {
       fail(Status::kIo, "extraction of archive " + archive.string() +
@@ -323,7 +323,7 @@ uint64_t ArchiveCache::extract_and_publish(int lock_fd, const std::string &key,
       fail(Status::kIo, "archive " + archive.string() +
                             " changed while being extracted; the extracted tree was discarded");
     }
-    bytes = TreeWalk(true).run(destination);
+    bytes = sealed ? *sealed : TreeWalk(true).run(destination);
     write_size(lock_fd, bytes, lock_path(key));
     if (::renameat(stage_fd.get(), "tree", trees_.fd(), key.c_str()) != 0) {
       fail(Status::kIo, errno_message("cannot publish " + tree_path(key).string(), errno));

@@ -147,11 +147,14 @@ class ArchiveCache {
   // Error(kConfig) for an empty `options.dir`.
   ArchiveCache(Options options, Logger log);
 
-  using Extract = std::function<void(const fs::path &destination)>;
+  // Creates `destination` (which does not exist) holding the archive's tree. Returns the
+  // disk space the tree takes when it sealed the tree itself while writing it (no directory
+  // below the root writable: archive::Limits::seal, archive::Stats::disk_bytes), or nullopt
+  // for the cache to seal and measure it with a walk of the tree.
+  using Extract = std::function<std::optional<uint64_t>(const fs::path &destination)>;
 
   // The extracted tree of `archive`. When the tree is absent, exactly one caller on the
-  // machine (threads and processes) runs `extract(destination)`; `destination` does not
-  // exist and `extract` must create it (archive::extract does); the other callers wait and
+  // machine (threads and processes) runs `extract(destination)`; the other callers wait and
   // then use its result. An exception from `extract` propagates unchanged, after its staging
   // is removed; callers that were waiting then try the extraction themselves. After
   // publishing, evicts the least recently used trees not in use while the total exceeds

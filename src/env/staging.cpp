@@ -171,7 +171,10 @@ void stage_archives(const Config &config, cache::ArchiveCache *cache, StagedJob 
     const auto start = std::chrono::steady_clock::now();
     archive::Stats stats;
     auto extract = [&](const fs::path &destination) {
-      stats = archive::extract(a.path, destination, limits_of(config), log);
+      archive::Limits limits = limits_of(config);
+      limits.seal = cache != nullptr;  // the cache publishes trees sealed
+      stats = archive::extract(a.path, destination, limits, log);
+      return std::optional<uint64_t>(stats.disk_bytes);
     };
     std::string how = "extracted privately";
     if (cache) {
@@ -356,6 +359,7 @@ void install_requirements(const Config &config, cache::ArchiveCache *cache, Stag
           pip::Request cached = request;
           cached.install_dir = destination;
           write_install_record(pip::install(cached, log));
+          return std::optional<uint64_t>();  // the cache seals and measures it
         },
         cache::Source{cache::Kind::kRequirements, config.requirements->file});
     fsx::link_or_copy(lease.tree(), install_dir);

@@ -65,6 +65,13 @@ void write_archive(const fs::path &path, const std::string &tag) {
                          test::file_entry("bin/run", "#!/bin/sh\n", 0755)});
 }
 
+// What the cache asks of archive::extract.
+archive::Limits sealed() {
+  archive::Limits limits;
+  limits.seal = true;
+  return limits;
+}
+
 // Extracts with archive::extract, counting calls; optionally dawdles first so that
 // concurrent callers really overlap.
 struct Extractor {
@@ -75,7 +82,7 @@ struct Extractor {
     return [this](const fs::path &destination) {
       ++calls;
       std::this_thread::sleep_for(delay);
-      archive::extract(archive, destination, archive::Limits{}, Logger());
+      return archive::extract(archive, destination, sealed(), Logger()).disk_bytes;
     };
   }
 };
@@ -267,12 +274,12 @@ TEST_F(ArchiveCacheTest, ProcessesExtractOnce) {
       char c;
       if (::read(go[0], &c, 1) != 0) return 2;  // EOF: everyone has started
       ArchiveCache cache(options(), Logger());
-      Lease lease = cache.acquire(path, [&](const fs::path &destination) {
+      Lease lease = cache.acquire(path, [&](const fs::path &destination) -> uint64_t {
         int fd = ::open(counter.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (::write(fd, "x\n", 2) != 2) throw std::runtime_error("cannot count");
         ::close(fd);
         std::this_thread::sleep_for(100ms);
-        archive::extract(path, destination, archive::Limits{}, Logger());
+        return archive::extract(path, destination, sealed(), Logger()).disk_bytes;
       });
       return test::read_file(lease.tree() / "pkg" / "tag.txt") == "processes" ? 0 : 3;
     }));
@@ -295,7 +302,7 @@ TEST_F(ArchiveCacheTest, ExtractionKilledMidwayIsCleanedUpAndRedone) {
   ASSERT_EQ(::pipe(ready), 0);
   pid_t child = spawn([&] {
     ArchiveCache cache(options(), Logger());
-    cache.acquire(victim, [&](const fs::path &destination) {
+    cache.acquire(victim, [&](const fs::path &destination) -> uint64_t {
       fs::create_directories(destination / "half");
       test::write_file(destination / "half" / "written", "partial");
       if (::write(ready[1], "r", 1) != 1) ::_exit(4);
@@ -439,7 +446,7 @@ TEST_F(ArchiveCacheTest, FailedExtractionLeavesNothingAndCanBeRetried) {
   ArchiveCache cache(options(), log_.logger());
   const fs::path path = archive("fails");
   try {
-    cache.acquire(path, [](const fs::path &destination) {
+    cache.acquire(path, [](const fs::path &destination) -> uint64_t {
       fs::create_directories(destination / "some");
       test::write_file(destination / "some" / "file", "half");
       throw std::runtime_error("boom");
@@ -454,7 +461,7 @@ TEST_F(ArchiveCacheTest, FailedExtractionLeavesNothingAndCanBeRetried) {
 
   // An extract that "succeeds" without creating its destination is an error too.
   try {
-    cache.acquire(path, [](const fs::path &) {});
+    cache.acquire(path, [](const fs::path &) { return uint64_t{0}; });
     FAIL() << "no exception";
   } catch (const Error &e) {
     EXPECT_EQ(e.status(), Status::kIo);
@@ -472,7 +479,7 @@ TEST_F(ArchiveCacheTest, FailedExtractionLeavesNothingAndCanBeRetried) {
 TEST_F(ArchiveCacheTest, MissingArchiveIsAConfigError) {
   ArchiveCache cache(options(), log_.logger());
   try {
-    cache.acquire(tmp_ / "absent.zip", [](const fs::path &) {});
+    cache.acquire(tmp_ / "absent.zip", [](const fs::path &) { return uint64_t{0}; });
     FAIL() << "no exception";
   } catch (const Error &e) {
     EXPECT_EQ(e.status(), Status::kConfig);
