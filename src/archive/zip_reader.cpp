@@ -19,6 +19,7 @@
 #include <ctime>
 #include <deque>
 #include <exception>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -41,7 +42,9 @@ constexpr uint64_t kFilesPerWorker = 32;
 // pieces. A worker's buffers never grow past twice this.
 constexpr uint64_t kWholeEntryLimit = 4u << 20;
 // Files waiting for a worker, at most: each holds a descriptor and its directory open.
-constexpr size_t kQueuePerWorker = 16;
+constexpr size_t kQueuePerWorker = 32;
+// Idle workers are woken when this many files wait, not for each one.
+constexpr size_t kWakeBatch = 8;
 constexpr size_t kLocalHeader = 30;
 constexpr size_t kCentralHeader = 46;
 constexpr size_t kEndRecord = 22;
@@ -498,7 +501,9 @@ class EntryReader {
   size_t in_have_ = 0;  // data bytes in in_ from in_skip_ on, not yet used
 };
 
-// Files waiting for workers, bounded: the reading thread waits when it is full.
+// Files waiting for workers, bounded: the reading thread waits when it is full. Sleepers
+// are woken only when there is something for them (a worker: a file; the reader: half the
+// queue free again), so that a thread switch is not paid per file.
 class JobQueue {
  public:
   JobQueue(size_t queues, size_t capacity) : queues_(queues), capacity_(capacity) {}
@@ -506,20 +511,35 @@ class JobQueue {
   // False when the extraction failed meanwhile.
   bool push(size_t queue, FileJob job) {
     std::unique_lock<std::mutex> lock(mutex_);
-    space_.wait(lock, [&] { return failed_ || queues_[queue].size() < capacity_; });
+    if (queues_[queue].size() >= capacity_) {
+      ++reader_waiting_;
+      space_.wait(lock, [&] { return failed_ || queues_[queue].size() <= capacity_ / 2; });
+      --reader_waiting_;
+    }
     if (failed_) return false;
     queues_[queue].push_back(std::move(job));
-    ready_.notify_all();
+    if (idle_ > 0 && queues_[queue].size() >= kWakeBatch) {
+      // One queue for all: any worker will do. One queue each: only its owner will.
+      if (queues_.size() == 1) {
+        ready_.notify_one();
+      } else {
+        ready_.notify_all();
+      }
+    }
     return true;
   }
   // False when there is nothing more for `queue`.
   bool pop(size_t queue, FileJob &job) {
     std::unique_lock<std::mutex> lock(mutex_);
-    ready_.wait(lock, [&] { return failed_ || closed_ || !queues_[queue].empty(); });
+    if (!failed_ && !closed_ && queues_[queue].empty()) {
+      ++idle_;
+      ready_.wait(lock, [&] { return failed_ || closed_ || !queues_[queue].empty(); });
+      --idle_;
+    }
     if (failed_ || queues_[queue].empty()) return false;
     job = std::move(queues_[queue].front());
     queues_[queue].pop_front();
-    space_.notify_all();
+    if (reader_waiting_ > 0 && queues_[queue].size() <= capacity_ / 2) space_.notify_one();
     return true;
   }
   void close() {
@@ -528,12 +548,18 @@ class JobQueue {
     ready_.notify_all();
   }
   void fail(std::exception_ptr error) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!error_) error_ = std::move(error);
-    failed_ = true;
-    for (auto &q : queues_) q.clear();
-    ready_.notify_all();
-    space_.notify_all();
+    std::deque<FileJob> dropped;  // destroyed outside the lock: that finishes directories
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::move(error);
+      failed_ = true;
+      for (auto &q : queues_) {
+        std::move(q.begin(), q.end(), std::back_inserter(dropped));
+        q.clear();
+      }
+      ready_.notify_all();
+      space_.notify_all();
+    }
   }
   std::exception_ptr error() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -545,6 +571,8 @@ class JobQueue {
   std::condition_variable ready_, space_;
   std::vector<std::deque<FileJob>> queues_;
   size_t capacity_;
+  size_t idle_ = 0;
+  size_t reader_waiting_ = 0;
   bool closed_ = false;
   bool failed_ = false;
   std::exception_ptr error_;
