@@ -22,13 +22,6 @@ constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 // ext4 keeps link targets shorter than this in the inode itself (a "fast" link).
 constexpr size_t kInlineLinkTarget = 60;
 
-bool is_utf8(const std::string &s) {
-  for (size_t i = 0, n; i < s.size(); i += n) {
-    if ((n = utf8_length(s, i)) == 0) return false;
-  }
-  return true;
-}
-
 // `name` fit for a message, which hosts log and print as JSON: control characters and bytes
 // that are not UTF-8 become \xNN.
 std::string printable(const std::string &name) {

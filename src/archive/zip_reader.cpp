@@ -72,13 +72,6 @@ constexpr char16_t kCp437[128] = {
     0x221e, 0x3c6,  0x3b5,  0x2229, 0x2261, 0xb1,   0x2265, 0x2264, 0x2320, 0x2321, 0xf7,   0x2248,
     0xb0,   0x2219, 0xb7,   0x221a, 0x207f, 0xb2,   0x25a0, 0xa0};
 
-bool is_utf8(const std::string &s) {
-  for (size_t i = 0, n; i < s.size(); i += n) {
-    if ((n = utf8_length(s, i)) == 0) return false;
-  }
-  return true;
-}
-
 std::string cp437_to_utf8(const std::string &s) {
   std::string out;
   for (unsigned char c : s) {

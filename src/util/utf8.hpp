@@ -36,4 +36,11 @@ inline size_t utf8_length(const std::string &s, size_t i) {
   return len;
 }
 
+inline bool is_utf8(const std::string &s) {
+  for (size_t i = 0, n; i < s.size(); i += n) {
+    if ((n = utf8_length(s, i)) == 0) return false;
+  }
+  return true;
+}
+
 }  // namespace pyenv

@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
+
 extern char **environ;
 
 static int count_objects(struct dl_phdr_info *info, size_t size, void *data) {
@@ -56,16 +58,6 @@ static int child(const char *plugin) {
   dl_iterate_phdr(count_objects, &after);
   printf("%.3f %.3f %d\n", (wall1 - wall0) * 1e3, (cpu1 - cpu0) * 1e3, after - before);
   return 0;
-}
-
-static int compare(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, compare);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(int argc, char **argv) {
@@ -108,7 +100,7 @@ int main(int argc, char **argv) {
   printf("dlopen of the plugin in a fresh process, %d alternating runs, medians\n", runs);
   for (int p = 0; p < plugins; ++p) {
     printf("  %-60s %7.2f ms wall %7.2f ms CPU %3d shared objects loaded\n", argv[2 + p],
-           median(wall + p * runs, runs), median(cpu_ms + p * runs, runs), objects[p]);
+           bench_median(wall + p * runs, runs), bench_median(cpu_ms + p * runs, runs), objects[p]);
   }
   free(wall);
   free(cpu_ms);

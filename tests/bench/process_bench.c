@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
+
 extern char **environ;
 
 static double now(void) {
@@ -50,16 +52,6 @@ static double run(char **argv, double *rss) {
   return elapsed;
 }
 
-static int compare(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, compare);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(int argc, char **argv) {
   int split = 0;
   for (int i = 2; i < argc; ++i) {
@@ -81,7 +73,7 @@ int main(int argc, char **argv) {
     a[r] = run(base, &rss_a);
     b[r] = run(measured, &rss_b);
   }
-  double ma = median(a, runs), mb = median(b, runs);
+  double ma = bench_median(a, runs), mb = bench_median(b, runs);
   printf("  %-40s %8.2f ms %6.1f MiB\n", base[0], ma * 1e3, rss_a);
   printf("  %-40s %8.2f ms %6.1f MiB   %.2fx\n", measured[0], mb * 1e3, rss_b, mb / ma);
   free(a);
