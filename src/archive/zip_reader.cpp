@@ -272,7 +272,7 @@ class ZipFile {
       broken("central directory record #" + std::to_string(index));
     }
     if (pos_ + n > fill_) {
-      std::memmove(window_.data(), window_.data() + pos_, fill_ - pos_);
+      if (fill_ > pos_) std::memmove(window_.data(), window_.data() + pos_, fill_ - pos_);
       fill_ -= pos_;
       pos_ = 0;
       const uint64_t left = cd_offset_ + cd_size_ - (cd_next_ + fill_);
