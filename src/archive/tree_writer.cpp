@@ -352,7 +352,8 @@ void TreeWriter::hardlink(const std::string &name, const std::string &target) {
   UniqueFd walked;
   int dir_fd = cursor_.front()->fd.get();
   for (const fs::path &part : source->parent_path()) {
-    UniqueFd next(::openat(dir_fd, part.c_str(), kDirFlags));
+    // O_PATH: sealed directories need no read permission to be passed through.
+    UniqueFd next(::openat(dir_fd, part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!next.valid()) refuse(name, not_earlier);
     walked = std::move(next);
     dir_fd = walked.get();
