@@ -202,6 +202,8 @@ TreeWriter::DirRef TreeWriter::open_child(const DirRef &parent, const std::strin
 
 TreeWriter::DirRef TreeWriter::place(const std::string &name, std::string &leaf) {
   count_entry(name);
+  // A zip's names are counted bytes: a NUL would cut the name the kernel sees.
+  if (name.find('\0') != std::string::npos) refuse(name, "has a name holding NUL");
   std::optional<fs::path> rel = fsx::confined_relative(name);
   if (!rel) refuse(name, "would create a file outside of " + root_path_);
   // Checked here, so that what the file system would refuse later (as an I/O error, after
