@@ -7,14 +7,16 @@
 # Usage: tests/bench/run-archive-bench.sh [REPS]   (from the repository root; REPS >= 5)
 # PYENV_BENCH_DIR: where corpora and work trees go (default /var/tmp/pyenv-bench, which must
 #   be on the project's disk); PYENV_BENCH_BASELINE_PLUGIN: another libpyenv.so to compare
-#   dlopen and the host process against (an older build, say).
+#   dlopen and the host process against (an older build, say); PYENV_BENCH_WORKERS=1: also
+#   how zip workers share the files (extract_bench: pipeline, per entry, per directory, with
+#   1, 2 and 4 workers) on the tmpfs and on the disk (slow: 7 variants x REPS cold opens).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps=${1:-5}
 dir=${PYENV_BENCH_DIR:-/var/tmp/pyenv-bench}
 cmake --preset release >/dev/null
 cmake --build --preset release --target pyenv archive_bench dlopen_bench process_bench \
-  bench_example_host >/dev/null
+  bench_example_host extract_bench >/dev/null
 bin=build/release/bin
 plugin=$bin/libpyenv.so
 mkdir -p "$dir"
@@ -40,10 +42,17 @@ if [ "$(id -u)" -eq 0 ]; then
   cp "$dir/large/corpus.zip" "$dir/large/corpus.tar.gz" "$mnt/large/"
   $bin/archive_bench --plugin "$plugin" --corpus "$mnt/large" --work "$mnt/work" \
     --reps "$reps" --label "large, tmpfs"
+  if [ -n "${PYENV_BENCH_WORKERS:-}" ]; then
+    $bin/extract_bench --zip "$mnt/large/corpus.zip" --work "$mnt/work" --reps "$reps"
+  fi
   umount "$mnt"
   trap - EXIT
 else
   echo "tmpfs: skipped (mounting one needs root)"
+fi
+
+if [ -n "${PYENV_BENCH_WORKERS:-}" ]; then
+  $bin/extract_bench --zip "$dir/large/corpus.zip" --work "$dir/work" --reps "$reps"
 fi
 
 plugins=("$plugin")
