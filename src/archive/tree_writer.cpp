@@ -164,12 +164,14 @@ TreeWriter::DirRef TreeWriter::open_child(const DirRef &parent, const std::strin
   }
   UniqueFd fd(::openat(parent_fd, component.c_str(), kDirFlags));
   if (!fd.valid()) {
-    if (created || (errno != ELOOP && errno != ENOTDIR)) {
-      fail(Status::kIo, errno_message(label_ + ": cannot open " + root_path_ + "/" + path, errno));
+    const int error = errno;
+    if (created || (error != ELOOP && error != ENOTDIR)) {
+      fail(Status::kIo, errno_message(label_ + ": cannot open " + root_path_ + "/" + path, error));
     }
     if (is_leaf) refuse(entry, "appears twice in the archive (as \"" + path + "\")");
-    if (errno == ELOOP)
+    if (error == ELOOP) {
       refuse(entry, "would be written through the symbolic link \"" + path + "\"");
+    }
     refuse(entry, "lies under \"" + path + "\", which is a file");
   }
   auto dir = std::make_shared<Dir>(this, parent, component, path, std::move(fd));

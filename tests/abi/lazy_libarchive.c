@@ -40,8 +40,7 @@ static int open_job(const char *job, const char *archive, const char *tmp) {
   pyenv_manager *manager = NULL;
   int rc = 1;
   tmp_dirs[0] = tmp;
-  snprintf(yaml, sizeof yaml, "python.archives: %s#target\npyenv.cache.enabled: false\n",
-           archive);
+  snprintf(yaml, sizeof yaml, "python.archives: %s#target\npyenv.cache.enabled: false\n", archive);
   memset(&options, 0, sizeof options);
   options.struct_size = sizeof options;
   options.job_id = job;
