@@ -11,18 +11,13 @@
 #include <regex>
 #include <thread>
 
+#include "helpers.hpp"
 #include "support/fixture.hpp"
 
 extern char **environ;
 
 namespace pyenv::test {
 namespace {
-
-struct Ran {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
 
 class CacheCommandTest : public ::testing::Test {
  protected:
@@ -45,15 +40,7 @@ class CacheCommandTest : public ::testing::Test {
   void TearDown() override { stop_holder(); }
 
   Ran host(const std::string &args) {
-    const std::string command = std::string(PYENV_HOST_PATH) + " " + args + " --tmp-dir " +
-                                (T / "tmp").string() + " </dev/null >" + (T / "out").string() +
-                                " 2>" + (T / "err").string();
-    Ran ran;
-    const int raw = std::system(command.c_str());
-    ran.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    ran.out = read_file(T / "out");
-    ran.err = read_file(T / "err");
-    return ran;
+    return run_host(args + " --tmp-dir " + (T / "tmp").string(), T);
   }
 
   std::string config(const std::string &job) const { return (T / "jobs" / job).string(); }

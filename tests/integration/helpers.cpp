@@ -1,10 +1,29 @@
 #include "helpers.hpp"
 
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "support/fixture.hpp"
+
 namespace pyenv::test {
+
+Ran run_host(const std::string &args, const std::filesystem::path &dir,
+             const std::string &stdin_text) {
+  write_file(dir / "stdin", stdin_text);
+  const std::string command = std::string(PYENV_HOST_PATH) + " " + args + " <" +
+                              (dir / "stdin").string() + " >" + (dir / "out").string() + " 2>" +
+                              (dir / "err").string();
+  Ran ran;
+  const int raw = std::system(command.c_str());
+  ran.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  ran.out = read_file(dir / "out");
+  ran.err = read_file(dir / "err");
+  return ran;
+}
 
 bool process_gone(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");

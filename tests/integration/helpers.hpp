@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -19,6 +20,18 @@ namespace pyenv::test {
 bool process_gone(pid_t pid);
 // Waits up to `limit` for process_gone(pid).
 bool wait_gone(pid_t pid, std::chrono::milliseconds limit = std::chrono::seconds(3));
+
+// What a pyenv-host run printed, and how it exited.
+struct Ran {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the built pyenv-host with `args` (shell words) and `stdin_text` on its input, stdout
+// and stderr captured apart through files in `dir`.
+Ran run_host(const std::string &args, const std::filesystem::path &dir,
+             const std::string &stdin_text = "");
 
 // A Logger whose lines and progress reports are kept for inspection.
 class LogRecorder {

@@ -4,34 +4,15 @@
 
 #include <cstdio>
 
+#include "helpers.hpp"
 #include "support/fixture.hpp"
 
 namespace pyenv::test {
 namespace {
 
-struct Ran {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs pyenv-host with `args` (shell words), stdout and stderr captured apart.
-Ran run_host(const std::string &args, const TempDir &dir, const std::string &stdin_text = "") {
-  write_file(dir / "stdin", stdin_text);
-  const std::string command = std::string(PYENV_HOST_PATH) + " " + args + " <" +
-                              (dir / "stdin").string() + " >" + (dir / "out").string() + " 2>" +
-                              (dir / "err").string();
-  Ran ran;
-  int raw = std::system(command.c_str());
-  ran.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  ran.out = read_file(dir / "out");
-  ran.err = read_file(dir / "err");
-  return ran;
-}
-
 TEST(PyenvHost, BundledExampleRunsWithNoArguments) {
   TempDir dir;
-  Ran ran = run_host("--tmp-dir " + dir.path().string(), dir);
+  Ran ran = run_host("--tmp-dir " + dir.path().string(), dir.path());
   ASSERT_EQ(ran.status, 0) << ran.err;
   const size_t first_line = ran.out.find('\n');
   ASSERT_NE(first_line, std::string::npos) << ran.out;
@@ -44,7 +25,7 @@ TEST(PyenvHost, BundledExampleRunsWithNoArguments) {
 
 TEST(PyenvHost, EnvPrintsOnlyTheJsonWhenNotOnATerminal) {
   TempDir dir;
-  Ran ran = run_host("env --tmp-dir " + dir.path().string(), dir);
+  Ran ran = run_host("env --tmp-dir " + dir.path().string(), dir.path());
   ASSERT_EQ(ran.status, 0) << ran.err;
   EXPECT_EQ(ran.err, "") << "no progress or log lines off a terminal";
   EXPECT_EQ(ran.out.back(), '\n');
@@ -59,9 +40,9 @@ TEST(PyenvHost, RunKeepsInputOrderAcrossThreads) {
     input += std::string(static_cast<size_t>(i % 7 + 1), 'w') + (i % 3 ? " x" : "") + "\n";
     expected += std::to_string(i % 3 ? 2 : 1) + "\n";
   }
-  Ran ran = run_host("run --function wordcount:count_words --threads 4 --tmp-dir " +
-                         dir.path().string(),
-                     dir, input);
+  Ran ran =
+      run_host("run --function wordcount:count_words --threads 4 --tmp-dir " + dir.path().string(),
+               dir.path(), input);
   ASSERT_EQ(ran.status, 0) << ran.err;
   EXPECT_EQ(ran.out, expected);
   EXPECT_NE(ran.err.find("3000 records"), std::string::npos) << ran.err;
@@ -70,8 +51,8 @@ TEST(PyenvHost, RunKeepsInputOrderAcrossThreads) {
 
 TEST(PyenvHost, PythonErrorsAreReportedAndFail) {
   TempDir dir;
-  Ran ran = run_host("run --function wordcount:missing --tmp-dir " + dir.path().string(), dir,
-                     "a\n");
+  Ran ran = run_host("run --function wordcount:missing --tmp-dir " + dir.path().string(),
+                     dir.path(), "a\n");
   EXPECT_EQ(ran.status, 1);
   EXPECT_NE(ran.err.find("has no attribute 'missing'"), std::string::npos) << ran.err;
   EXPECT_NE(ran.err.find("status -7"), std::string::npos) << ran.err;
@@ -79,13 +60,13 @@ TEST(PyenvHost, PythonErrorsAreReportedAndFail) {
 
 TEST(PyenvHost, HelpAndUsageErrors) {
   TempDir dir;
-  Ran help = run_host("--help", dir);
+  Ran help = run_host("--help", dir.path());
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("usage: pyenv-host"), std::string::npos);
-  Ran bad = run_host("--frobnicate", dir);
+  Ran bad = run_host("--frobnicate", dir.path());
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("unknown argument --frobnicate"), std::string::npos) << bad.err;
-  Ran no_function = run_host("run", dir);
+  Ran no_function = run_host("run", dir.path());
   EXPECT_EQ(no_function.status, 2);
   EXPECT_NE(no_function.err.find("--function"), std::string::npos) << no_function.err;
 }
@@ -95,7 +76,7 @@ TEST(PyenvHost, EveryBundledExamplePrintsAnEnvironment) {
     TempDir dir;
     Ran ran = run_host("env --config " + std::string(PYENV_EXAMPLES_DIR) + "/" + example +
                            ".yaml --tmp-dir " + dir.path().string(),
-                       dir);
+                       dir.path());
     ASSERT_EQ(ran.status, 0) << example << ": " << ran.err;
     EXPECT_NE(ran.out.find("\"python_exec\""), std::string::npos) << ran.out;
     if (std::string(example) == "venv-archive") {

@@ -162,6 +162,19 @@ class TrustTest : public ::testing::Test {
     }
   }
 
+  // The message of an open with `pyenv.cache.dir: dir`, which must fail with PYENV_EIO.
+  std::string open_error_with_cache_dir(const fs::path &dir) {
+    LogLines log;
+    try {
+      open_job(log, "pyenv.cache.dir: " + dir.string() + "\n");
+    } catch (const pyenv::host::Error &e) {
+      EXPECT_EQ(e.status(), PYENV_EIO);
+      return e.what();
+    }
+    ADD_FAILURE() << "open with pyenv.cache.dir " << dir << " succeeded";
+    return "";
+  }
+
   void expect_victim_untouched() {
     EXPECT_TRUE(state_of(outside_ / "victim.txt") == victim_) << "nobody's file was changed";
   }
@@ -332,36 +345,20 @@ TEST_F(TrustTest, HardLinksPlantedInStagingAndLocksChangeNothingOutside) {
 TEST_F(TrustTest, ConfiguredCacheDirThatIsGroupWritableIsAnIoError) {
   const fs::path dir = T / "team-cache";
   ASSERT_TRUE(make_dirs(dir, 0775));
-  LogLines log;
-  try {
-    open_job(log, "pyenv.cache.dir: " + dir.string() + "\n");
-    FAIL() << "open succeeded";
-  } catch (const pyenv::host::Error &e) {
-    EXPECT_EQ(e.status(), PYENV_EIO);
-    const std::string message = e.what();
-    for (const std::string &part :
-         {std::string("pyenv.cache.dir"), dir.string(), std::string("mode 0775"),
-          std::string("writable by group"), std::string("chmod go-w")}) {
-      EXPECT_NE(message.find(part), std::string::npos) << part << " not in: " << message;
-    }
+  const std::string message = open_error_with_cache_dir(dir);
+  for (const std::string &part :
+       {std::string("pyenv.cache.dir"), dir.string(), std::string("mode 0775"),
+        std::string("writable by group"), std::string("chmod go-w")}) {
+    EXPECT_NE(message.find(part), std::string::npos) << part << " not in: " << message;
   }
   EXPECT_TRUE(fs::is_empty(dir));
   EXPECT_TRUE(base_dirs_in(shared_).empty()) << "a failed open leaves nothing";
 }
 
 TEST_F(TrustTest, ConfiguredCacheDirBelowAnotherUsersDirectoryIsAnIoError) {
-  const fs::path dir = outside_ / "cache";
-  LogLines log;
-  try {
-    open_job(log, "pyenv.cache.dir: " + dir.string() + "\n");
-    FAIL() << "open succeeded";
-  } catch (const pyenv::host::Error &e) {
-    EXPECT_EQ(e.status(), PYENV_EIO);
-    const std::string message = e.what();
-    EXPECT_NE(message.find(outside_.string() + " is owned by uid 65534 (nobody)"),
-              std::string::npos)
-        << message;
-  }
+  const std::string message = open_error_with_cache_dir(outside_ / "cache");
+  EXPECT_NE(message.find(outside_.string() + " is owned by uid 65534 (nobody)"), std::string::npos)
+      << message;
 }
 
 TEST_F(TrustTest, SweepLeavesAnotherUsersBaseDirectoriesAlone) {
