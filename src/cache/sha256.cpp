@@ -1,24 +1,27 @@
 #include "cache/sha256.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <vector>
 
+#include "cache/libcrypto.hpp"
 #include "error.hpp"
 
 namespace pyenv::cache {
 
 struct Sha256::Context {
+  const LibCrypto &crypto = libcrypto();
   EVP_MD_CTX *ctx = nullptr;
-  ~Context() { EVP_MD_CTX_free(ctx); }
+  ~Context() { crypto.EVP_MD_CTX_free(ctx); }
 };
 
 Sha256::Sha256() : context_(std::make_unique<Context>()) {
-  context_->ctx = EVP_MD_CTX_new();
-  if (context_->ctx == nullptr || EVP_DigestInit_ex(context_->ctx, EVP_sha256(), nullptr) != 1) {
+  const LibCrypto &c = context_->crypto;
+  context_->ctx = c.EVP_MD_CTX_new();
+  if (context_->ctx == nullptr ||
+      c.EVP_DigestInit_ex(context_->ctx, c.EVP_sha256(), nullptr) != 1) {
     fail(Status::kNoMemory, "cannot start a SHA-256 computation (libcrypto)");
   }
 }
@@ -26,7 +29,7 @@ Sha256::Sha256() : context_(std::make_unique<Context>()) {
 Sha256::~Sha256() = default;
 
 void Sha256::update(const void *data, size_t size) {
-  if (EVP_DigestUpdate(context_->ctx, data, size) != 1) {
+  if (context_->crypto.EVP_DigestUpdate(context_->ctx, data, size) != 1) {
     fail(Status::kError, "SHA-256 update failed (libcrypto)");
   }
 }
@@ -34,7 +37,7 @@ void Sha256::update(const void *data, size_t size) {
 std::string Sha256::hex_digest() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_DigestFinal_ex(context_->ctx, digest, &length) != 1) {
+  if (context_->crypto.EVP_DigestFinal_ex(context_->ctx, digest, &length) != 1) {
     fail(Status::kError, "SHA-256 final failed (libcrypto)");
   }
   static const char kHex[] = "0123456789abcdef";

@@ -58,9 +58,18 @@ fi
 plugins=("$plugin")
 [ -z "${PYENV_BENCH_BASELINE_PLUGIN:-}" ] || plugins+=("$PYENV_BENCH_BASELINE_PLUGIN")
 $bin/dlopen_bench 21 "${plugins[@]}"
-examples=build/release/share/pyenv/examples
+# The peer is the very interpreter the host embeds, named by its path: a `python3` found on
+# PATH may be a wrapper (pyenv's shims are shell scripts taking 100 ms) or another build.
+examples=$(cd build/release/share/pyenv/examples && pwd)
+python=/usr/bin/python3
+cat > "$dir/process.yaml" <<EOF
+python:
+  executable: $python
+  files: [$examples/example/wordcount.py]
+  systemenv.enabled: false
+EOF
 for p in "${plugins[@]}"; do
-  echo "whole host process (load, prepare $examples/example.yaml, interpreter, one call), 21 runs:"
-  TMPDIR="$dir" PYENV_PLUGIN=$p $bin/process_bench 21 python3 -c pass -- \
-    $bin/bench_example_host "$examples/example.yaml" wordcount:count_words "three small words"
+  echo "whole host process (load, prepare the bundled example with $python, interpreter, one call), 21 runs:"
+  TMPDIR="$dir" PYENV_PLUGIN=$p $bin/process_bench 21 $python -c pass -- \
+    $bin/bench_example_host "$dir/process.yaml" wordcount:count_words "three small words"
 done

@@ -43,9 +43,9 @@ echo "$deb ($(du -h "$deb" | cut -f1)), $tgz"
 step "DEB control fields"
 dpkg-deb -f "$deb" Package Version Maintainer Depends Description | tee "$work/control"
 depends=$(dpkg-deb -f "$deb" Depends)
-# Computed by dpkg-shlibdeps from what the plugin and pyenv-host link; libarchive, which the
-# plugin loads with dlopen for tars, is declared (packaging/CMakeLists.txt).
-for lib in libc6 libstdc++6 libarchive libyaml-cpp libboost-filesystem; do
+# Computed by dpkg-shlibdeps from what the plugin and pyenv-host link; libarchive and
+# libcrypto (libssl3), which the plugin loads with dlopen, are declared (packaging/CMakeLists.txt).
+for lib in libc6 libstdc++6 libarchive libssl libyaml-cpp libboost-filesystem; do
   [[ $depends == *"$lib"* ]] || fail "Depends lacks $lib: $depends"
 done
 [ -n "$(dpkg-deb -f "$deb" Maintainer)" ] || fail "no Maintainer"
