@@ -45,7 +45,7 @@ One row per entry of the cache, least recently used first, then a totals line:
   SIZE      space on disk
   LAST USE  when a job last opened it (local time)
   IN USE    how many processes hold it now (-: none)
-  SOURCES   the paths it was last opened from, newest first
+  SOURCES   the paths it was opened from, the most recently first seen first
 
 options:
   --json            print the plugin's JSON instead (pyenv_cache_list)

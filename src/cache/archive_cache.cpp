@@ -224,11 +224,13 @@ void ArchiveCache::record_source(const std::string &key, const Source &source) {
   Record record = read_record(info_.fd(), key);
   const std::string path = source.path.string();
   const std::string kind = kind_name(source.kind);
-  if (record.kind == kind && !record.sources.empty() && record.sources.front() == path) return;
+  // Written only for a path not yet recorded: a warm open writes nothing, since a file
+  // created and renamed on a disk busy writing back can take milliseconds.
+  const bool known =
+      std::find(record.sources.begin(), record.sources.end(), path) != record.sources.end();
+  if (record.kind == kind && known) return;
   record.kind = kind;
-  record.sources.erase(std::remove(record.sources.begin(), record.sources.end(), path),
-                       record.sources.end());
-  record.sources.insert(record.sources.begin(), path);
+  if (!known) record.sources.insert(record.sources.begin(), path);
   if (record.sources.size() > kMaxSources) record.sources.resize(kMaxSources);
   write_record(info_.fd(), key, info_.path(), record);
 }

@@ -12,7 +12,8 @@
 //   locks/<key>.lock     one lock file per key; its content is the tree's size in bytes
 //                        (decimal), its modification time the tree's last use (for LRU)
 //   info/<key>           what the tree is ("kind archive|requirements") and the paths it was
-//                        last opened from ("source <path>", newest first), for operators
+//                        opened from ("source <path>", the most recently first seen first,
+//                        at most kMaxSources), for operators
 //   staging/<key>.<uuid>/  extractions in progress, and trees being evicted
 //   memo/<dev>-<ino>-<size>-<mtime ns>-<ctime ns>   holds the key of that file's bytes
 //   evict.lock           serialises eviction passes
@@ -135,7 +136,7 @@ struct EntryInfo {
   int64_t last_use_ns = 0;           // CLOCK_REALTIME of the last acquire
   unsigned leases = 0;               // locks held on it now (a task's open holds one)
   unsigned processes = 0;            // distinct processes holding them (those this user may see)
-  std::vector<std::string> sources;  // paths it was last opened from, newest first
+  std::vector<std::string> sources;  // paths it was opened from, most recently first seen first
 };
 
 class ArchiveCache {

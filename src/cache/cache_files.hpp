@@ -20,7 +20,7 @@ namespace pyenv::cache {
 namespace fs = std::filesystem;
 
 constexpr size_t kKeyLength = 64;
-// Paths an info record keeps, newest first.
+// Paths an info record keeps, the most recently first seen first.
 constexpr size_t kMaxSources = 4;
 
 // 64 lower-case hex digits.

@@ -295,8 +295,8 @@ pyenv_status pyenv_interpreter_info(pyenv_interpreter *interp, char **out_json);
  * Results are JSON, freed with pyenv_free. An entry is {"key": "<64 hex digits: SHA-256 of
  * the archive, or of what decides a requirements install>", "kind": "archive" |
  * "requirements", "bytes": <on disk>, "last_use_ms": <ms since the epoch>, "in_use":
- * <processes holding it now>, "locks": <task locks held on it>, "sources": ["<path it was
- * last opened from>", ... newest first]}.
+ * <processes holding it now>, "locks": <task locks held on it>, "sources": ["<a path it was
+ * opened from>", ... up to 4, the most recently first seen first]}.
  */
 
 /** "No value" for the uint64_t arguments of pyenv_cache_prune. */
