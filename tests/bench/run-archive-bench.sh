@@ -69,7 +69,7 @@ python:
   systemenv.enabled: false
 EOF
 for p in "${plugins[@]}"; do
-  echo "whole host process (load, prepare the bundled example with $python, interpreter, one call), 21 runs:"
+  echo "whole host process with $p (load, prepare the bundled example with $python, interpreter, one call), 21 runs:"
   TMPDIR="$dir" PYENV_PLUGIN=$p $bin/process_bench 21 $python -c pass -- \
     $bin/bench_example_host "$dir/process.yaml" wordcount:count_words "three small words"
 done
