@@ -1,5 +1,5 @@
-// Archive extraction: zip (libzip) and tar in all its compressions (libarchive), chosen by
-// content, written safely into a staging directory and published with one rename.
+// Archive extraction: zip (zip_reader.cpp) and tar in all its compressions (libarchive),
+// chosen by content, written safely into a staging directory and published with one rename.
 #pragma once
 
 #include <cstdint>

@@ -194,7 +194,7 @@ TEST_F(ArchiveSafety, LargeAndManyEntriesAcrossWorkers) {
     entries.push_back(file_entry("d" + std::to_string(i % 7) + "/f" + std::to_string(i),
                                  std::string(static_cast<size_t>(i) * 37, char('a' + i % 26))));
   }
-  // Larger than the whole-entry limit: streams through libzip.
+  // Larger than the whole-entry limit: streams through zlib.
   entries.push_back(file_entry("big", std::string(9u << 20, 'b')));
   archive::Limits limits;
   limits.threads = 4;
