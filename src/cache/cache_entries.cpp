@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <optional>
+#include <utility>
 
 #include "cache/archive_cache.hpp"
 #include "cache/cache_files.hpp"
@@ -33,6 +35,7 @@ std::string plural(unsigned n, const std::string &word) {
 std::vector<EntryInfo> ArchiveCache::entries(bool count_holders_now) {
   std::vector<EntryInfo> out;
   std::vector<LockFile> files;
+  std::vector<std::optional<std::pair<dev_t, ino_t>>> lock_ids;  // one per entry of `out`
   for (const std::string &key : list_names(trees_.fd(), trees_.path(), log_)) {
     // A tree that is not a private directory of ours is no entry: the next acquire of its
     // key discards it.
@@ -43,6 +46,7 @@ std::vector<EntryInfo> ArchiveCache::entries(bool count_holders_now) {
     entry.kind = record.kind.empty() ? "unknown" : record.kind;
     entry.sources = record.sources;
     std::optional<uint64_t> size;
+    std::optional<std::pair<dev_t, ino_t>> lock_id;
     UniqueFd fd(::openat(locks_.fd(), (key + ".lock").c_str(),
                          O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     struct stat st {};
@@ -50,6 +54,7 @@ std::vector<EntryInfo> ArchiveCache::entries(bool count_holders_now) {
       size = read_size(fd.get());
       entry.last_use_ns = ns_of(st.st_mtim);
       files.push_back(LockFile{st.st_dev, st.st_ino, lock_path(key)});
+      lock_id = {st.st_dev, st.st_ino};
     }
     if (!size) {
       // Only a tree tampered with lacks its record: measure it, and let it go first.
@@ -62,18 +67,15 @@ std::vector<EntryInfo> ArchiveCache::entries(bool count_holders_now) {
     }
     entry.bytes = *size;
     out.push_back(std::move(entry));
+    lock_ids.push_back(lock_id);
   }
   if (count_holders_now) {
     const auto holders = count_holders(files);
-    for (EntryInfo &entry : out) {
-      struct stat st {};
-      if (::fstatat(locks_.fd(), (entry.key + ".lock").c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        continue;
-      }
-      auto it = holders.find({st.st_dev, st.st_ino});
+    for (size_t i = 0; i < out.size(); ++i) {
+      auto it = lock_ids[i] ? holders.find(*lock_ids[i]) : holders.end();
       if (it == holders.end()) continue;
-      entry.leases = it->second.locks;
-      entry.processes = it->second.processes;
+      out[i].leases = it->second.locks;
+      out[i].processes = it->second.processes;
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const EntryInfo &a, const EntryInfo &b) {
