@@ -315,15 +315,17 @@ la_ssize_t read_stream(struct archive *a, void *client, const void **buffer) {
 
 void read_tar(const fs::path &archive, Format format, TreeWriter &out, const Logger &log) {
   const std::string label = "archive " + archive.string();
-  try {
-    libarchive();
-  } catch (const Error &e) {
-    fail(e.status(), label + ": " + e.what());
-  }
-  ArchivePtr in(libarchive().archive_read_new());
+  const LibArchive &la = [&]() -> const LibArchive & {
+    try {
+      return libarchive();
+    } catch (const Error &e) {
+      fail(e.status(), label + ": " + e.what());
+    }
+  }();
+  ArchivePtr in(la.archive_read_new());
   if (!in) fail(Status::kNoMemory, label + ": cannot allocate a reader");
-  libarchive().archive_read_support_format_tar(in.get());
-  libarchive().archive_read_support_format_gnutar(in.get());
+  la.archive_read_support_format_tar(in.get());
+  la.archive_read_support_format_gnutar(in.get());
   const std::unique_ptr<TarStream> stream = open_stream(archive, format);
   // A failure of the stream itself (its status and message) rather than libarchive's.
   auto stream_failure = [&](const std::string &context) {
@@ -333,11 +335,10 @@ void read_tar(const fs::path &archive, Format format, TreeWriter &out, const Log
   };
   int opened = ARCHIVE_OK;
   if (stream) {
-    opened = libarchive().archive_read_open(in.get(), stream.get(), nullptr, read_stream, nullptr);
+    opened = la.archive_read_open(in.get(), stream.get(), nullptr, read_stream, nullptr);
   } else {
-    libarchive().archive_read_support_filter_all(in.get());
-    opened =
-        libarchive().archive_read_open_filename(in.get(), archive.c_str(), TreeWriter::kBufferSize);
+    la.archive_read_support_filter_all(in.get());
+    opened = la.archive_read_open_filename(in.get(), archive.c_str(), TreeWriter::kBufferSize);
   }
   if (opened != ARCHIVE_OK) {
     stream_failure("");
@@ -346,7 +347,7 @@ void read_tar(const fs::path &archive, Format format, TreeWriter &out, const Log
   std::vector<char> buffer(TreeWriter::kBufferSize);
   for (;;) {
     struct archive_entry *entry = nullptr;
-    int rc = libarchive().archive_read_next_header(in.get(), &entry);
+    int rc = la.archive_read_next_header(in.get(), &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
       const std::string after =
@@ -354,42 +355,42 @@ void read_tar(const fs::path &archive, Format format, TreeWriter &out, const Log
       stream_failure(after);
       fail(Status::kArchive, label + ": " + after + error_of(in.get()));
     }
-    const char *raw_name = libarchive().archive_entry_pathname(entry);
+    const char *raw_name = la.archive_entry_pathname(entry);
     const std::string name = raw_name ? raw_name : "";
-    if (libarchive().archive_entry_is_encrypted(entry)) out.refuse(name, "is encrypted");
-    const mode_t mode = libarchive().archive_entry_perm(entry);
-    const time_t mtime = libarchive().archive_entry_mtime(entry);
-    if (const char *target = libarchive().archive_entry_hardlink(entry)) {
+    if (la.archive_entry_is_encrypted(entry)) out.refuse(name, "is encrypted");
+    const mode_t mode = la.archive_entry_perm(entry);
+    const time_t mtime = la.archive_entry_mtime(entry);
+    if (const char *target = la.archive_entry_hardlink(entry)) {
       out.hardlink(name, target);
       continue;
     }
-    switch (libarchive().archive_entry_filetype(entry)) {
+    switch (la.archive_entry_filetype(entry)) {
       case AE_IFDIR:
         out.directory(name, mode, mtime);
         break;
       case AE_IFLNK: {
-        const char *target = libarchive().archive_entry_symlink(entry);
+        const char *target = la.archive_entry_symlink(entry);
         out.symlink(name, target ? target : "", mtime);
         break;
       }
       case AE_IFREG: {
-        const la_int64_t size = libarchive().archive_entry_size(entry);
-        out.file(
-            name, mode, mtime, size < 0 ? 0 : static_cast<uint64_t>(size),
-            [&]() -> std::string_view {
-              la_ssize_t n = libarchive().archive_read_data(in.get(), buffer.data(), buffer.size());
-              if (n < 0) {
-                // The stream's own failure says more than what libarchive made of it.
-                if (stream && stream->error()) {
-                  if (stream->error()->status != Status::kArchive) {
-                    stream_failure("reading entry \"" + name + "\": ");
-                  }
-                  out.refuse(name, "is corrupt or truncated: " + stream->error()->message);
-                }
-                out.refuse(name, std::string("is corrupt or truncated: ") + error_of(in.get()));
-              }
-              return std::string_view(buffer.data(), static_cast<size_t>(n));
-            });
+        const la_int64_t size = la.archive_entry_size(entry);
+        out.file(name, mode, mtime, size < 0 ? 0 : static_cast<uint64_t>(size),
+                 [&]() -> std::string_view {
+                   la_ssize_t n = la.archive_read_data(in.get(), buffer.data(), buffer.size());
+                   if (n < 0) {
+                     // The stream's own failure says more than what libarchive made of it.
+                     if (stream && stream->error()) {
+                       if (stream->error()->status != Status::kArchive) {
+                         stream_failure("reading entry \"" + name + "\": ");
+                       }
+                       out.refuse(name, "is corrupt or truncated: " + stream->error()->message);
+                     }
+                     out.refuse(name,
+                                std::string("is corrupt or truncated: ") + error_of(in.get()));
+                   }
+                   return std::string_view(buffer.data(), static_cast<size_t>(n));
+                 });
         break;
       }
       default:
