@@ -129,11 +129,14 @@ Fn *since(const Library &lib, Fn *fn, const char *name, uint32_t minor) {
   return fn;
 }
 
-// Takes a string the plugin allocated, freeing it.
+// Takes a string the plugin allocated, freeing it (also when the copy throws).
 inline std::string take_string(const Library &lib, char *text) {
-  std::string out = or_empty(text);
-  lib.api.free(text);
-  return out;
+  struct Freed {
+    const Library &lib;
+    char *text;
+    ~Freed() { lib.api.free(text); }
+  } freed{lib, text};
+  return or_empty(text);
 }
 
 }  // namespace detail
@@ -165,8 +168,7 @@ class Interpreter {
     char *out = nullptr;
     detail::check(*lib_, lib_->api.interpreter_call_json(handle_.get(), callable.c_str(),
                                                          args_json.c_str(), &out));
-    std::unique_ptr<char, Free> owned(out, Free{lib_});
-    return detail::or_empty(out);
+    return detail::take_string(*lib_, out);
   }
   // The hot path: one bytes argument, bytes back.
   std::string call_bytes(const std::string &callable, const void *data, size_t size) {
@@ -183,8 +185,7 @@ class Interpreter {
     char *out = nullptr;
     auto fn = detail::since(*lib_, lib_->api.interpreter_info, "pyenv_interpreter_info", 1);
     detail::check(*lib_, fn(handle_.get(), &out));
-    std::unique_ptr<char, Free> owned(out, Free{lib_});
-    return detail::or_empty(out);
+    return detail::take_string(*lib_, out);
   }
   pyenv_interpreter *get() const { return handle_.get(); }
 
