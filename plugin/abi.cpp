@@ -14,7 +14,7 @@
 
 #include "env/manager.hpp"
 #include "guard.hpp"
-#include "python/interpreter.hpp"
+#include "env/interpreter.hpp"
 
 #define PYENV_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -32,8 +32,12 @@ struct pyenv_manager {
 };
 
 struct pyenv_interpreter {
-  std::shared_ptr<pyenv::python::Interpreter> impl;
+  std::shared_ptr<pyenv::Interpreter> impl;
 };
+
+static_assert(sizeof(pyenv_record) == sizeof(pyenv::Record) &&
+              offsetof(pyenv_record, data) == offsetof(pyenv::Record, data) &&
+              offsetof(pyenv_record, size) == offsetof(pyenv::Record, size));
 
 struct pyenv_environment {
   pyenv::Environment value;
@@ -174,7 +178,9 @@ PYENV_EXPORT pyenv_status pyenv_close(pyenv_manager **manager) {
   });
 }
 
-PYENV_EXPORT int pyenv_environment_exec_type(const pyenv_environment *) { return 0; }
+PYENV_EXPORT int pyenv_environment_exec_type(const pyenv_environment *env) {
+  return env && env->value.process_mode() ? PYENV_EXEC_PROCESS : PYENV_EXEC_MULTI_THREAD;
+}
 
 PYENV_EXPORT const char *pyenv_environment_python_exec(const pyenv_environment *env) {
   return env ? env->value.python_exec.c_str() : nullptr;
@@ -240,10 +246,10 @@ PYENV_EXPORT pyenv_status pyenv_environment_get_interpreter(const pyenv_environm
     require(out, "pyenv_environment_get_interpreter", "out");
     *out = nullptr;
     require(env, "pyenv_environment_get_interpreter", "env");
-    // The environment may outlive its manager and the host's log callback with it, so
-    // interpreters log the default way.
+    // The environment may outlive its manager and the host's log callback with it: thread
+    // mode logs the default way; process mode through the manager's relay while it is open.
     auto interp = std::make_unique<pyenv_interpreter>();
-    interp->impl = pyenv::python::Interpreter::open(env->value, default_logger());
+    interp->impl = pyenv::open_interpreter(env->value, default_logger());
     *out = interp.release();
   });
 }
@@ -279,7 +285,7 @@ PYENV_EXPORT pyenv_status pyenv_interpreter_call_bytes(pyenv_interpreter *interp
     require(interp, "pyenv_interpreter_call_bytes", "interp");
     require(callable, "pyenv_interpreter_call_bytes", "callable");
     if (size > 0) require(data, "pyenv_interpreter_call_bytes", "data");
-    pyenv::python::Buffer result = interp->impl->call_bytes(callable, data, size);
+    pyenv::Buffer result = interp->impl->call_bytes(callable, data, size);
     *out_size = result.size();
     *out = result.release();
   });
@@ -344,6 +350,24 @@ PYENV_EXPORT pyenv_status pyenv_interpreter_info(pyenv_interpreter *interp, char
     require(out_json, "pyenv_interpreter_info", "out_json");
     *out_json = nullptr;
     require(interp, "pyenv_interpreter_info", "interp");
-    *out_json = malloc_copy(pyenv::python::to_json(interp->impl->info()));
+    *out_json = malloc_copy(pyenv::to_json(interp->impl->info()));
+  });
+}
+
+// ABI 1.2: batches.
+
+PYENV_EXPORT pyenv_status pyenv_interpreter_call_batch(pyenv_interpreter *interp,
+                                                       const char *callable,
+                                                       const pyenv_record *records, size_t count,
+                                                       pyenv_record **out_results) {
+  return guard([&] {
+    require(out_results, "pyenv_interpreter_call_batch", "out_results");
+    *out_results = nullptr;
+    require(interp, "pyenv_interpreter_call_batch", "interp");
+    require(callable, "pyenv_interpreter_call_batch", "callable");
+    if (count > 0) require(records, "pyenv_interpreter_call_batch", "records");
+    pyenv::Buffer results = interp->impl->call_batch(
+        callable, reinterpret_cast<const pyenv::Record *>(records), count);
+    *out_results = static_cast<pyenv_record *>(results.release());
   });
 }

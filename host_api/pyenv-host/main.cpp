@@ -33,9 +33,11 @@ Prepares a job's Python environment with libpyenv, the way a host runtime does.
 
 commands:
   env       create, open, create_environment; print the environment as JSON; close
-  run       prepare the environment, start its embedded Python, and call a function on
-            each newline-delimited record from N host threads; results go to stdout in
-            input order, a summary (records, seconds, records/s) to stderr
+  run       prepare the environment, start its Python (embedded, or a worker process per
+            thread with python.execution-mode: process), and call a function on each
+            newline-delimited record from N host threads, each with an interpreter of its
+            own; results go to stdout in input order, a summary (records, seconds,
+            records/s) to stderr
   cache     list, warm, prune or rm the calling user's cache of extracted archives
             (`pyenv-host cache --help`)
   (none)    the bundled example: its environment, then `run` over its bundled records
@@ -47,12 +49,12 @@ options:
   --tmp-dir DIR        a tmp dir for the job's files; repeatable (default: $TMPDIR or /tmp)
   --plugin PATH        libpyenv.so to load (default: $PYENV_PLUGIN, then next to this
                        program, then ../lib/pyenv/)
-  --verbose            print the plugin's info log lines, and for run the embedded
+  --verbose            print the plugin's info log lines, and for run the
                        interpreter (pyenv_interpreter_info), on stderr
   -h, --help           this text
 run options:
   --function MOD:FUNC  the function to call, e.g. wordcount:count_words (required for run)
-  --threads N          host threads calling Python (default 1)
+  --threads N          host threads calling Python, one interpreter each (default 1)
   --input FILE         records to read (default: stdin)
 )";
 
@@ -151,15 +153,22 @@ int run_env(const Args &args) {
   return 0;
 }
 
-// Calls `function` on every record of `in` from `threads` host threads, in batches, and
-// writes the results in input order.
+// Calls `function` on every record of `in` from `threads` host threads, each with an
+// interpreter handle of its own (in process mode, a worker each), and writes the results in
+// input order. Records go to Python in batches (pyenv_interpreter_call_batch).
 int run_records(const Args &args, std::istream &in) {
   ProgressLine progress;
   OpenTask task = open_task(args, progress);
-  pyenv::host::Interpreter interp = task.environment.interpreter();
-  if (args.verbose) std::fprintf(stderr, "pyenv-host: interpreter %s\n", interp.info().c_str());
+  std::vector<pyenv::host::Interpreter> interpreters;
+  for (unsigned t = 0; t < args.threads; ++t) {
+    interpreters.push_back(task.environment.interpreter());
+  }
+  if (args.verbose) {
+    std::fprintf(stderr, "pyenv-host: interpreter %s\n", interpreters[0].info().c_str());
+  }
 
-  constexpr size_t kBatch = 8192;
+  constexpr size_t kBlock = 8192;  // records read at a time
+  constexpr size_t kBatch = 256;   // records per call
   std::vector<std::string> records, results;
   uint64_t total = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -167,17 +176,23 @@ int run_records(const Args &args, std::istream &in) {
   bool more = true;
   while (more) {
     records.clear();
-    while (records.size() < kBatch && (more = static_cast<bool>(std::getline(in, line)))) {
+    while (records.size() < kBlock && (more = static_cast<bool>(std::getline(in, line)))) {
       records.push_back(line);
     }
     results.assign(records.size(), std::string());
     std::atomic<size_t> next{0};
     std::exception_ptr error;
     std::mutex error_mutex;
-    auto work = [&] {
+    auto work = [&](pyenv::host::Interpreter &interp) {
       try {
-        for (size_t i = next++; i < records.size(); i = next++) {
-          results[i] = interp.call_bytes(args.function, records[i].data(), records[i].size());
+        std::vector<pyenv_record> batch;
+        for (size_t first = next.fetch_add(kBatch); first < records.size();
+             first = next.fetch_add(kBatch)) {
+          const size_t end = std::min(records.size(), first + kBatch);
+          batch.clear();
+          for (size_t i = first; i < end; ++i) batch.push_back({records[i].data(), records[i].size()});
+          std::vector<std::string> out = interp.call_batch(args.function, batch.data(), batch.size());
+          for (size_t i = first; i < end; ++i) results[i] = std::move(out[i - first]);
         }
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
@@ -186,8 +201,8 @@ int run_records(const Args &args, std::istream &in) {
       }
     };
     std::vector<std::thread> pool;
-    for (unsigned t = 1; t < args.threads; ++t) pool.emplace_back(work);
-    work();
+    for (unsigned t = 1; t < args.threads; ++t) pool.emplace_back(work, std::ref(interpreters[t]));
+    work(interpreters[0]);
     for (std::thread &t : pool) t.join();
     if (error) std::rethrow_exception(error);
     for (const std::string &result : results) std::cout << result << '\n';

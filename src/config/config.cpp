@@ -251,6 +251,15 @@ const KeySpec kKeys[] = {
      }},
     {"pyenv.pip.attempts",
      [](Config &c, const Value &v) { c.pip_attempts = static_cast<unsigned>(integer(v, 1, 100)); }},
+    {"pyenv.process.call-timeout",
+     [](Config &c, const Value &v) {
+       try {
+         c.call_timeout = parse_duration(trim(scalar(v)));
+       } catch (const std::invalid_argument &) {
+         bad_value(v, "expected a duration such as 500ms or 30s, got \"" + scalar(v) + "\"");
+       }
+       if (c.call_timeout->count() <= 0) bad_value(v, "must be longer than zero");
+     }},
 };
 
 const KeySpec *find_key(const std::string &key) {

@@ -59,6 +59,7 @@ struct Config {
   unsigned extract_threads = 0;  // 0: number of cores
   std::chrono::milliseconds pip_timeout = std::chrono::minutes(10);
   unsigned pip_attempts = 3;
+  std::optional<std::chrono::milliseconds> call_timeout;  // pyenv.process.call-timeout
 
   // Set when the executable's first path component is an archive's target directory.
   // Throws Error(kConfig) when it is, but has no `bin` directory on its way (X7).

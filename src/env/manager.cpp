@@ -15,9 +15,11 @@ EnvironmentManager::EnvironmentManager(ManagerOptions options) : options_(std::m
     options_.tmp_dirs[i] = fs::absolute(options_.tmp_dirs[i]).lexically_normal();
   }
   config_ = parse_config(options_.config);
+  worker_log_ = std::make_shared<LogRelay>(options_.log);
 }
 
 EnvironmentManager::~EnvironmentManager() {
+  worker_log_->detach();
   try {
     close();
   } catch (const std::exception &e) {
@@ -46,6 +48,9 @@ Environment EnvironmentManager::create_environment() const {
   }
   const StagedJob &job = *lease_.job;
   Environment env;
+  if (config_.execution_mode == "process") env.exec_type = "PROCESS";
+  env.call_timeout = config_.call_timeout;
+  env.log = worker_log_;
   env.python_exec = config_.executable;
   if (job.working_dir) {
     env.working_directory = job.working_dir->string();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +66,8 @@ class EnvironmentManager {
   Config config_;
   JobRegistry::Lease lease_;
   std::map<std::string, std::string> variables_;
+  // The log of this manager's environments' workers; detached when the manager closes.
+  std::shared_ptr<LogRelay> worker_log_;
 };
 
 }  // namespace pyenv

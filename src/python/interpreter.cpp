@@ -20,6 +20,7 @@
 #include "python/libpython.hpp"
 #include "python/locate.hpp"
 #include "python/startup.hpp"
+#include "util/shared_library.hpp"
 
 namespace pyenv::python {
 namespace {
@@ -457,10 +458,7 @@ void call_helper(const char *name, const std::vector<std::string> &paths, Ref *r
 // otherwise get a fresh copy that can never run Python; and the running interpreter's
 // state (thread states of live threads included) stays reachable rather than orphaned.
 void pin_this_library(const Logger &log) {
-  Dl_info self{};
-  if (::dladdr(reinterpret_cast<void *>(&pin_this_library), &self) == 0 ||
-      self.dli_fname == nullptr ||
-      ::dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == nullptr) {
+  if (!keep_this_library_loaded()) {
     log.warn("python: cannot keep libpyenv loaded while CPython runs; do not unload it");
   }
 }
@@ -480,6 +478,8 @@ void read_facts(Runtime &rt, const PythonLayout &layout) {
   info.free_threaded = g_api->PyObject_IsTrue(item(3)) == 1;
   info.libpython = layout.libpython;
   info.home = layout.home;
+  info.execution_mode = "thread";
+  info.pid = ::getpid();
   rt.sys_modules = Ref::borrowed(item(4)).release();
   PyObject *is_gil_enabled = item(5);
   if (is_gil_enabled != g_api->none) rt.is_gil_enabled = Ref::borrowed(is_gil_enabled).release();
@@ -744,8 +744,9 @@ std::shared_ptr<Interpreter> Interpreter::open(const Environment &env, const Log
          "python: the environment needs Python " + layout.flavour.describe() + " with " +
              layout.describe() + ", but this process already runs CPython " + rt.facts.version +
              (rt.facts.free_threaded ? " (free-threaded)" : "") + " with " + rt.layout->describe() +
-             "; there is one CPython per process, so jobs needing different Pythons must run "
-             "in different processes");
+             "; there is one embedded CPython per process: run jobs that need another Python with "
+             "python.execution-mode: process, which gives each interpreter a worker process "
+             "of its own");
   }
 
   const std::vector<std::string> paths = group_paths(env);
@@ -902,12 +903,44 @@ Ref call_one(PyObject *function, PyObject *argument) {
 }
 
 Buffer copy_out(const char *data, size_t size) {
-  // One byte at least: malloc(0) may return NULL, which reads as failure to C callers.
-  auto *out = static_cast<char *>(std::malloc(size > 0 ? size : 1));
-  if (out == nullptr)
-    fail(Status::kNoMemory, "python: no memory for a result of " + std::to_string(size) + " bytes");
-  if (size > 0) std::memcpy(out, data, size);
-  return Buffer(out, size);
+  Buffer out = Buffer::allocate(size, "a result");
+  if (size > 0) std::memcpy(out.data(), data, size);
+  return out;
+}
+
+// GIL held. The bytes of `result`, a call_bytes result (bytes, str as UTF-8, or another
+// buffer), handed to `take(data, size)`.
+template <class Take>
+void result_bytes(std::string_view callable, PyObject *r, Take &&take) {
+  const unsigned long flags = type_flags(r);
+  if ((flags & capi::kBytesSubclass) != 0) {
+    char *bytes = nullptr;
+    Py_ssize_t length = 0;
+    if (g_api->PyBytes_AsStringAndSize(r, &bytes, &length) != 0) fail_python("python: bytes");
+    take(bytes, static_cast<size_t>(length));
+    return;
+  }
+  if ((flags & capi::kUnicodeSubclass) != 0) {
+    Py_ssize_t length = 0;
+    const char *text = g_api->PyUnicode_AsUTF8AndSize(r, &length);
+    if (text == nullptr) {
+      fail_python("python: the str returned by " + quote(callable) + " is not valid UTF-8");
+    }
+    take(text, static_cast<size_t>(length));
+    return;
+  }
+  capi::Py_buffer view;
+  if (g_api->PyObject_GetBuffer(r, &view, capi::kBufSimple) == 0) {
+    struct Release {
+      capi::Py_buffer *view;
+      ~Release() { g_api->PyBuffer_Release(view); }
+    } release{&view};
+    take(static_cast<const char *>(view.buf), static_cast<size_t>(view.len));
+    return;
+  }
+  g_api->PyErr_Clear();
+  fail(Status::kPython,
+       "python: " + quote(callable) + " returned " + type_name(r) + ", expected bytes or str");
 }
 
 }  // namespace
@@ -964,45 +997,39 @@ Buffer Interpreter::call_bytes(std::string_view callable, const void *data, size
   Ref result = call_one(function, argument.get());
   watch_gil(d.log);
   if (!result) fail_python("python: " + quote(callable) + " raised an exception");
-
-  PyObject *r = result.get();
-  const unsigned long flags = type_flags(r);
-  if ((flags & capi::kBytesSubclass) != 0) {
-    char *bytes = nullptr;
-    Py_ssize_t length = 0;
-    if (g_api->PyBytes_AsStringAndSize(r, &bytes, &length) != 0) fail_python("python: bytes");
-    return copy_out(bytes, static_cast<size_t>(length));
-  }
-  if ((flags & capi::kUnicodeSubclass) != 0) {
-    Py_ssize_t length = 0;
-    const char *text = g_api->PyUnicode_AsUTF8AndSize(r, &length);
-    if (text == nullptr) {
-      fail_python("python: the str returned by " + quote(callable) + " is not valid UTF-8");
-    }
-    return copy_out(text, static_cast<size_t>(length));
-  }
-  capi::Py_buffer view;
-  if (g_api->PyObject_GetBuffer(r, &view, capi::kBufSimple) == 0) {
-    struct Release {
-      capi::Py_buffer *view;
-      ~Release() { g_api->PyBuffer_Release(view); }
-    } release{&view};
-    return copy_out(static_cast<const char *>(view.buf), static_cast<size_t>(view.len));
-  }
-  g_api->PyErr_Clear();
-  fail(Status::kPython,
-       "python: " + quote(callable) + " returned " + type_name(r) + ", expected bytes or str");
+  Buffer out;
+  result_bytes(callable, result.get(),
+               [&](const char *bytes, size_t length) { out = copy_out(bytes, length); });
+  return out;
 }
 
-std::string to_json(const RuntimeInfo &info) {
-  auto boolean = [](bool b) { return b ? "true" : "false"; };
-  return "{\"version\": " + json_string(info.version) +
-         ", \"implementation\": " + json_string(info.implementation) +
-         ", \"free_threaded\": " + boolean(info.free_threaded) +
-         ", \"gil_enabled\": " + boolean(info.gil_enabled) +
-         ", \"prefix\": " + json_string(info.prefix) +
-         ", \"executable\": " + json_string(info.executable) +
-         ", \"libpython\": " + json_string(info.libpython.string()) + "}";
+Buffer Interpreter::call_batch(std::string_view callable, const Record *records, size_t count) {
+  if (records == nullptr && count > 0) fail(Status::kInvalid, "python: call_batch: NULL records");
+  Impl &d = *impl_;
+  WorkingDirectory cwd(d.group->working_directory_fd, d.group->working_directory, d.log);
+  BatchResults results(count);
+  Gil gil;
+  Ref owned;
+  PyObject *function = d.resolve(callable, owned);
+  for (size_t i = 0; i < count; ++i) {
+    const Record &record = records[i];
+    if (record.data == nullptr && record.size > 0) {
+      fail(Status::kInvalid, "python: call_batch: record " + std::to_string(i) + " has NULL data");
+    }
+    Ref argument(g_api->PyBytes_FromStringAndSize(static_cast<const char *>(record.data),
+                                                  static_cast<Py_ssize_t>(record.size)));
+    if (!argument) fail_python("python: " + quote(callable));
+    Ref result = call_one(function, argument.get());
+    if (!result) {
+      watch_gil(d.log);
+      fail_python("python: " + quote(callable) + " raised an exception on record " +
+                  std::to_string(i) + " of " + std::to_string(count));
+    }
+    result_bytes(callable, result.get(),
+                 [&](const char *bytes, size_t length) { results.add(bytes, length); });
+  }
+  watch_gil(d.log);
+  return results.finish();
 }
 
 }  // namespace pyenv::python

@@ -58,50 +58,22 @@
 #include <string_view>
 
 #include "env/environment.hpp"
+#include "env/interpreter.hpp"
 #include "util/log.hpp"
 
 namespace pyenv::python {
 
-// Bytes from std::malloc; release() hands them to C callers, who free them with std::free.
-class Buffer {
- public:
-  Buffer() = default;
-  Buffer(char *data, size_t size) : data_(data), size_(size) {}
-  const char *data() const { return data_.get(); }
-  size_t size() const { return size_; }
-  std::string_view view() const { return {data_.get(), size_}; }
-  // size() still tells how many bytes were handed over.
-  void *release() { return data_.release(); }
-
- private:
-  struct Free {
-    void operator()(char *p) const { std::free(p); }
-  };
-  std::unique_ptr<char, Free> data_;
-  size_t size_ = 0;
-};
-
-// The CPython this process runs (pyenv_interpreter_info).
-struct RuntimeInfo {
-  std::string version;         // "3.13.1": Py_GetVersion() up to its first space
-  std::string implementation;  // sys.implementation.name: "cpython"
-  bool free_threaded = false;  // a free-threaded build (sys.abiflags has "t")
-  bool gil_enabled = true;     // the GIL is enabled (always, but in free-threaded builds)
-  std::string prefix;          // sys.prefix (a venv's directory for a venv)
-  std::string executable;      // sys.executable
-  std::filesystem::path libpython;
-  std::filesystem::path home;  // the home it was started with
-};
-
-// {"version": ..., "implementation": ..., "free_threaded": ..., "gil_enabled": ...,
-// "prefix": ..., "executable": ..., "libpython": ...}
-std::string to_json(const RuntimeInfo &info);
+// The interface's types, by the names the embedded interpreter's users know them.
+using pyenv::Buffer;
+using pyenv::Record;
+using pyenv::RuntimeInfo;
+using pyenv::to_json;
 
 // One handle onto the process's CPython, with its own globals. Thread-safe: any thread may
 // call; the GIL is taken for each call (a free-threaded build: the thread state attached)
 // and released before it returns, never held between calls. Closing a handle (destroying it) must
 // not race with calls on that same handle.
-class Interpreter {
+class Interpreter final : public pyenv::Interpreter {
  public:
   // Starts the process's CPython for `env` on first use, or joins the running one.
   // Throws Error(kPython): no usable libpython (naming where it looked), another home, venv
@@ -114,28 +86,18 @@ class Interpreter {
   // The running CPython, with whether the GIL is enabled now (a free-threaded build enables
   // it when an extension without free-threading support is imported; that is also logged
   // once, as a warning).
-  RuntimeInfo info();
+  RuntimeInfo info() override;
 
-  ~Interpreter();
+  ~Interpreter() override;
   Interpreter(const Interpreter &) = delete;
   Interpreter &operator=(const Interpreter &) = delete;
 
-  // Runs `code` (statements) in this handle's globals, as `python -c` would (__name__ is
-  // "__main__"). Throws Error(kPython) with the formatted traceback.
-  void exec(const std::string &code);
-
-  // `callable`: "package.module:function" (the module imported, the function looked up once
-  // and kept; "module:Class.method" works too) or a name bound in this handle's globals (or
-  // a builtin), looked up on every call so that rebinding it takes effect.
-  // `args_json`: a JSON array of positional arguments (empty means none). Returns the result
-  // as JSON text (json.dumps). Throws Error(kInvalid) for a malformed callable or arguments
-  // that are not a JSON array, Error(kPython) with the traceback when the call raises or the
-  // result is not JSON-serialisable.
-  std::string call_json(std::string_view callable, const std::string &args_json);
-
-  // The hot path: one bytes argument; the result must be bytes, bytearray, another
-  // buffer, or str (returned as UTF-8). Errors as call_json.
-  Buffer call_bytes(std::string_view callable, const void *data, size_t size);
+  // The interface's calls (env/interpreter.hpp), on the process's CPython.
+  void exec(const std::string &code) override;
+  std::string call_json(std::string_view callable, const std::string &args_json) override;
+  Buffer call_bytes(std::string_view callable, const void *data, size_t size) override;
+  // One GIL acquisition for the whole batch.
+  Buffer call_batch(std::string_view callable, const Record *records, size_t count) override;
 
   struct Impl;
 

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 
 namespace pyenv {
@@ -35,6 +37,39 @@ class Logger {
  private:
   Sink sink_;
   ProgressSink progress_;
+};
+
+// A logger that its owner can cut off: handed to what may outlive the owner's sink (a
+// worker's output, logged from the plugin's own thread after the host closed the manager
+// whose callback it went to). After detach() returns, the sink is never called again.
+class LogRelay {
+ public:
+  explicit LogRelay(Logger sink) : sink_(std::move(sink)) {}
+  // False once detached: the line was not delivered.
+  bool log(LogLevel level, const std::string &message) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!attached_) return false;
+    sink_.log(level, message);
+    return true;
+  }
+  void detach() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    attached_ = false;
+  }
+  // A Logger that logs through `relay`, or to `fallback` once it is detached.
+  static Logger logger(std::shared_ptr<const LogRelay> relay, Logger fallback) {
+    return Logger(
+        [relay = std::move(relay), fallback = std::move(fallback)](LogLevel level,
+                                                                  const std::string &m) {
+          if (!relay->log(level, m)) fallback.log(level, m);
+        },
+        nullptr);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  Logger sink_;
+  bool attached_ = true;
 };
 
 // Seconds since `start`, and the same as log text ("1.234s").

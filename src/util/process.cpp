@@ -52,7 +52,9 @@ struct ChildSetup {
   char *const *argv;
   char *const *envp;
   const char *cwd;  // nullptr: the caller's
-  int out_fd;       // the output pipe's write end, to become stdout and stderr
+  int stdout_fd;    // to become stdout
+  int stderr_fd;    // to become stderr (may equal stdout_fd)
+  int channel_fd;   // to become descriptor 3, or -1 for none
   int report_fd;    // close-on-exec
   pid_t parent;     // the caller's pid, to notice that it died before PR_SET_PDEATHSIG
 };
@@ -118,6 +120,15 @@ void close_from(int from, int keep) {
   close_range_of(static_cast<unsigned>(keep) + 1, ~0u);
 }
 
+// The child's descriptors 0 to 3 are made from these; each is first moved above them, so
+// that none is overwritten by another's dup2 (a host may have closed its own 0, 1 or 2).
+constexpr int kFirstFreeFd = 10;
+
+// `fd` moved to kFirstFreeFd or above (close-on-exec), or itself when it is there already.
+int above_standard(int fd) {
+  return fd < kFirstFreeFd ? ::fcntl(fd, F_DUPFD_CLOEXEC, kFirstFreeFd) : fd;
+}
+
 [[noreturn]] void child_after_vfork(ChildSetup s) {
   // The parent blocked every signal before vfork, so no handler of the host's runs here on
   // its stack. Every disposition goes back to the default (the host's SIGPIPE ignored, say,
@@ -126,14 +137,15 @@ void close_from(int from, int keep) {
   default_action.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &default_action, nullptr);
 
-  // Both pipe ends out of the way of 0, 1 and 2 (a host may have closed its own).
-  if (s.report_fd <= STDERR_FILENO) {
-    s.report_fd = ::fcntl(s.report_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-    if (s.report_fd < 0) ::_exit(127);
-  }
-  if (s.out_fd <= STDERR_FILENO) {
-    s.out_fd = ::fcntl(s.out_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-    if (s.out_fd < 0) child_failed(s.report_fd, kStepDescriptors);
+  s.report_fd = above_standard(s.report_fd);
+  if (s.report_fd < 0) ::_exit(127);
+  const bool same_output = s.stderr_fd == s.stdout_fd;
+  s.stdout_fd = above_standard(s.stdout_fd);
+  s.stderr_fd = same_output ? s.stdout_fd : above_standard(s.stderr_fd);
+  const bool has_channel = s.channel_fd >= 0;
+  if (has_channel) s.channel_fd = above_standard(s.channel_fd);
+  if (s.stdout_fd < 0 || s.stderr_fd < 0 || (has_channel && s.channel_fd < 0)) {
+    child_failed(s.report_fd, kStepDescriptors);
   }
 
   // A session of its own makes the whole tree killable as one group and detaches it from
@@ -150,12 +162,15 @@ void close_from(int from, int keep) {
   const int null_fd = ::open("/dev/null", O_RDONLY);
   if (null_fd < 0 || ::dup2(null_fd, STDIN_FILENO) < 0) child_failed(s.report_fd, kStepStdin);
   // dup2 gives copies without close-on-exec.
-  if (::dup2(s.out_fd, STDOUT_FILENO) < 0 || ::dup2(s.out_fd, STDERR_FILENO) < 0) {
+  if (::dup2(s.stdout_fd, STDOUT_FILENO) < 0 || ::dup2(s.stderr_fd, STDERR_FILENO) < 0) {
     child_failed(s.report_fd, kStepOutput);
+  }
+  if (has_channel && ::dup2(s.channel_fd, kChannelFd) < 0) {
+    child_failed(s.report_fd, kStepDescriptors);
   }
   if (s.cwd != nullptr && ::chdir(s.cwd) != 0) child_failed(s.report_fd, kStepWorkingDirectory);
   // Descriptors the host opened without close-on-exec do not leak into the child either.
-  close_from(STDERR_FILENO + 1, s.report_fd);
+  close_from(has_channel ? kChannelFd + 1 : STDERR_FILENO + 1, s.report_fd);
 
   sigset_t no_signals;
   sigemptyset(&no_signals);
@@ -415,49 +430,83 @@ std::optional<fs::path> find_program(const std::string &name, const std::string 
   }
 }
 
-ProcessResult run_process(const ProcessSpec &spec) {
-  if (spec.argv.empty() || spec.argv[0].empty()) {
+namespace {
+
+// argv, environment and executable of a child, checked, in the shapes execve takes.
+struct Command {
+  std::string program;
+  fs::path executable;
+  std::vector<std::string> env_strings;
+  std::vector<char *> argv;
+  std::vector<char *> envp;
+};
+
+void prepare(const std::vector<std::string> &argv_in,
+             const std::map<std::string, std::string> &env,
+             const std::optional<fs::path> &cwd, Command &c) {
+  if (argv_in.empty() || argv_in[0].empty()) {
     fail(Status::kInvalid, "run_process: no program to run (empty argv)");
   }
-  const std::string &program = spec.argv[0];
-  for (const std::string &arg : spec.argv) {
+  c.program = argv_in[0];
+  const std::string &program = c.program;
+  for (const std::string &arg : argv_in) {
     if (has_nul(arg)) fail(Status::kInvalid, program + ": an argument holds a NUL byte");
   }
-  std::vector<std::string> env_strings;
-  env_strings.reserve(spec.env.size());
-  for (const auto &[key, value] : spec.env) {
+  c.env_strings.reserve(env.size());
+  for (const auto &[key, value] : env) {
     if (key.empty() || key.find('=') != std::string::npos || has_nul(key) || has_nul(value)) {
       fail(Status::kInvalid, program + ": invalid environment variable name \"" + key + "\"");
     }
-    env_strings.push_back(key + "=" + value);
+    c.env_strings.push_back(key + "=" + value);
   }
 
-  if (spec.cwd) {
+  if (cwd) {
     struct stat st {};
-    if (::stat(spec.cwd->c_str(), &st) != 0) {
-      fail(Status::kIo,
-           errno_message(program + ": working directory " + spec.cwd->string(), errno));
+    if (::stat(cwd->c_str(), &st) != 0) {
+      fail(Status::kIo, errno_message(program + ": working directory " + cwd->string(), errno));
     }
     if (!S_ISDIR(st.st_mode)) {
-      fail(Status::kIo,
-           program + ": working directory " + spec.cwd->string() + " is not a directory");
+      fail(Status::kIo, program + ": working directory " + cwd->string() + " is not a directory");
     }
   }
 
   // Looked up here rather than with posix_spawnp, which would search the caller's PATH.
-  auto path_entry = spec.env.find("PATH");
-  const std::string path_value =
-      path_entry != spec.env.end() ? path_entry->second : "/bin:/usr/bin";
-  std::optional<fs::path> executable =
-      find_program(program, path_value, spec.cwd ? *spec.cwd : fs::path());
+  auto path_entry = env.find("PATH");
+  const std::string path_value = path_entry != env.end() ? path_entry->second : "/bin:/usr/bin";
+  std::optional<fs::path> executable = find_program(program, path_value, cwd ? *cwd : fs::path());
   if (!executable) fail(Status::kIo, program + ": not found on PATH (" + path_value + ")");
+  c.executable = *executable;
 
-  std::vector<char *> argv;
-  for (const std::string &arg : spec.argv) argv.push_back(const_cast<char *>(arg.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char *> envp;
-  for (std::string &entry : env_strings) envp.push_back(entry.data());
-  envp.push_back(nullptr);
+  for (const std::string &arg : argv_in) c.argv.push_back(const_cast<char *>(arg.c_str()));
+  c.argv.push_back(nullptr);
+  for (std::string &entry : c.env_strings) c.envp.push_back(entry.data());
+  c.envp.push_back(nullptr);
+}
+
+}  // namespace
+
+pid_t spawn_process(const SpawnSpec &spec) {
+  Command command;
+  prepare(spec.argv, spec.env, spec.cwd, command);
+  // The path found, not the name looked up: a Python derives sys.executable (and a venv's
+  // prefix) from argv[0], and the child's PATH may not lead to it.
+  command.argv[0] = const_cast<char *>(command.executable.c_str());
+  ChildSetup setup{};
+  setup.path = command.executable.c_str();
+  setup.argv = command.argv.data();
+  setup.envp = command.envp.data();
+  setup.cwd = spec.cwd ? spec.cwd->c_str() : nullptr;
+  setup.stdout_fd = spec.stdout_fd;
+  setup.stderr_fd = spec.stderr_fd;
+  setup.channel_fd = spec.channel_fd;
+  setup.parent = ::getpid();
+  return start_child(setup, command.program, command.executable.string());
+}
+
+ProcessResult run_process(const ProcessSpec &spec) {
+  Command command;
+  prepare(spec.argv, spec.env, spec.cwd, command);
+  const std::string &program = command.program;
 
   // Close-on-exec from birth: a process spawned by another thread meanwhile must not
   // inherit the write end, or our EOF would wait for that process too.
@@ -467,14 +516,16 @@ ProcessResult run_process(const ProcessSpec &spec) {
   UniqueFd write_end(fds[1]);
 
   ChildSetup setup{};
-  setup.path = executable->c_str();
-  setup.argv = argv.data();
-  setup.envp = envp.data();
+  setup.path = command.executable.c_str();
+  setup.argv = command.argv.data();
+  setup.envp = command.envp.data();
   setup.cwd = spec.cwd ? spec.cwd->c_str() : nullptr;
-  setup.out_fd = write_end.get();
+  setup.stdout_fd = write_end.get();
+  setup.stderr_fd = write_end.get();
+  setup.channel_fd = -1;
   setup.parent = ::getpid();
   const auto start = Clock::now();
-  const pid_t pid = start_child(setup, program, executable->string());
+  const pid_t pid = start_child(setup, program, command.executable.string());
   Child child(pid);
   const UniqueFd pidfd(open_pidfd(pid));  // the child is unreaped, so the pid is still its own
   write_end.reset();                      // only the child's copies keep the pipe open now

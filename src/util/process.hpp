@@ -3,6 +3,8 @@
 // down with it.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -53,6 +55,28 @@ struct ProcessResult {
 // Throws Error(kInvalid) for an empty argv, Error(kIo) when the program cannot be started,
 // naming argv[0] and the reason (e.g. "python3.99: not found on PATH (/usr/bin:/bin)").
 ProcessResult run_process(const ProcessSpec &spec);
+
+// The descriptor a spawned child finds its channel on (SpawnSpec::channel_fd).
+constexpr int kChannelFd = 3;
+
+// A long-lived child (a process-mode worker): started as run_process starts its children
+// (argv[0] looked up on env's PATH, a complete environment, stdin /dev/null, a session of
+// its own, default signal dispositions, every other descriptor closed), with stdout,
+// stderr and a channel of the caller's choosing. The caller owns the child: it reaps it.
+struct SpawnSpec {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::optional<std::filesystem::path> cwd;
+  int stdout_fd = -1;   // required
+  int stderr_fd = -1;   // required; may equal stdout_fd
+  int channel_fd = -1;  // becomes descriptor kChannelFd in the child; -1 for none
+};
+
+// Starts `spec` and returns the child's pid once it has exec'd; the child's argv[0] is the
+// path argv[0] was found at. PR_SET_PDEATHSIG (SIGKILL)
+// binds the child to the calling thread: call this from a thread that lives as long as the
+// child may. Throws as run_process does when the program cannot be started.
+pid_t spawn_process(const SpawnSpec &spec);
 
 // Where `name` would be run from with `path_value` as PATH: `name` itself when it holds a
 // '/', else the first executable regular file of that name on the path. Relative entries

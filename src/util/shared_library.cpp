@@ -21,4 +21,11 @@ void *library_symbol(void *handle, const char *soname, const char *symbol, Statu
   return address;
 }
 
+bool keep_this_library_loaded() {
+  Dl_info self{};
+  return ::dladdr(reinterpret_cast<void *>(&keep_this_library_loaded), &self) != 0 &&
+         self.dli_fname != nullptr &&
+         ::dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
+}
+
 }  // namespace pyenv

@@ -26,4 +26,9 @@ void resolve_function(Pointer &slot, void *handle, const char *soname, const cha
   slot = reinterpret_cast<Pointer>(library_symbol(handle, soname, symbol, status));
 }
 
+// Keeps the library holding this code (the plugin) loaded until the process ends, whatever
+// dlclose the host calls: for state that must outlive a dlclose (a running CPython, the
+// thread that supervises worker processes). False when that cannot be done.
+bool keep_this_library_loaded();
+
 }  // namespace pyenv

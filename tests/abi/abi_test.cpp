@@ -67,6 +67,11 @@ const std::set<std::string> kAbi11Functions = {
     "pyenv_cache_remove",
 };
 
+// What ABI 1.2 added, exported under version node PYENV_1.2.
+const std::set<std::string> kAbi12Functions = {
+    "pyenv_interpreter_call_batch",
+};
+
 // host.hpp's Api table must have exactly the types pyenv.h declares, or a host calling
 // through it would pass arguments the plugin does not expect.
 #define PYENV_EXPECT_API_TYPE(member, function)                                          \
@@ -101,8 +106,9 @@ PYENV_EXPECT_API_TYPE(cache_list, pyenv_cache_list);
 PYENV_EXPECT_API_TYPE(cache_warm, pyenv_cache_warm);
 PYENV_EXPECT_API_TYPE(cache_prune, pyenv_cache_prune);
 PYENV_EXPECT_API_TYPE(cache_remove, pyenv_cache_remove);
+PYENV_EXPECT_API_TYPE(interpreter_call_batch, pyenv_interpreter_call_batch);
 #undef PYENV_EXPECT_API_TYPE
-static_assert(sizeof(pyenv::host::Api) == 29 * sizeof(void (*)()),
+static_assert(sizeof(pyenv::host::Api) == 30 * sizeof(void (*)()),
               "host::Api has a member this test does not check");
 
 // Output of `command`, or nullopt when it could not run or exited non-zero.
@@ -154,9 +160,12 @@ TEST(AbiExportsTest, ExactlyTheAbiFunctionsUnderVersionNode) {
     if (!(fields >> address >> type >> name)) continue;
     const size_t at = name.find('@');
     const std::string base = name.substr(0, at);
-    if (base == "PYENV_1.0" || base == "PYENV_1.1") continue;  // the version nodes themselves
+    // The version nodes themselves.
+    if (base == "PYENV_1.0" || base == "PYENV_1.1" || base == "PYENV_1.2") continue;
     EXPECT_EQ(type, "T") << name << " is not a function";
-    const std::string node = kAbi11Functions.count(base) ? "@@PYENV_1.1" : "@@PYENV_1.0";
+    const std::string node = kAbi12Functions.count(base)   ? "@@PYENV_1.2"
+                             : kAbi11Functions.count(base) ? "@@PYENV_1.1"
+                                                           : "@@PYENV_1.0";
     if (at != std::string::npos) {
       EXPECT_EQ(name.substr(at), node) << name << " is outside its version node";
     } else {
@@ -166,6 +175,7 @@ TEST(AbiExportsTest, ExactlyTheAbiFunctionsUnderVersionNode) {
   }
   std::set<std::string> expected = kAbiFunctions;
   expected.insert(kAbi11Functions.begin(), kAbi11Functions.end());
+  expected.insert(kAbi12Functions.begin(), kAbi12Functions.end());
   EXPECT_EQ(names, expected);
 }
 

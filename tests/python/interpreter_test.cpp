@@ -77,7 +77,9 @@ TEST(Interpreter, RunsTheEnvironmentsPython) {
                                       "\", \"implementation\": \"cpython\", \"free_threaded\": "
                                       "false, \"gil_enabled\": true, \"prefix\": \"/usr\", "
                                       "\"executable\": \"/usr/bin/python3\", \"libpython\": \"" +
-                                      fs::canonical(kSystemLibpython).string() + "\"}");
+                                      fs::canonical(kSystemLibpython).string() +
+                                      "\", \"execution_mode\": \"thread\", \"pid\": " +
+                                      std::to_string(::getpid()) + "}");
 }
 
 TEST(Interpreter, LeavesTheHostsSignalHandlersAlone) {

@@ -151,6 +151,7 @@ TEST(Config, KnownKeysAreTheDesignTable) {
       "pyenv.archive.max-bytes", "pyenv.archive.max-entries", "pyenv.archive.symlinks",
       "pyenv.cache.dir",         "pyenv.cache.enabled",       "pyenv.cache.max-bytes",
       "pyenv.extract.threads",   "pyenv.pip.attempts",        "pyenv.pip.timeout",
+      "pyenv.process.call-timeout",
       "python.archives",         "python.executable",         "python.execution-mode",
       "python.files",            "python.pythonpath",         "python.requirements",
       "python.systemenv.enabled"};

@@ -87,6 +87,9 @@ struct Api {
   pyenv_status (*cache_warm)(pyenv_manager *);
   pyenv_status (*cache_prune)(pyenv_manager *, uint64_t, uint64_t, char **);
   pyenv_status (*cache_remove)(pyenv_manager *, const char *, char **);
+  // ABI 1.2; NULL when the plugin is older.
+  pyenv_status (*interpreter_call_batch)(pyenv_interpreter *, const char *, const pyenv_record *,
+                                         size_t, pyenv_record **);
 };
 
 namespace detail {
@@ -152,8 +155,10 @@ struct Options {
   std::function<void(const char *phase, uint64_t done, uint64_t total)> progress;
 };
 
-// A handle onto the process's embedded CPython, with its own globals. Any thread may call;
-// closing must not race with calls on the same handle.
+// A handle onto the environment's Python, with its own globals: the process's embedded
+// CPython (thread mode) or a worker process of its own (process mode, ABI 1.2); the calls
+// are the same. Any thread may call (process mode serialises calls on one handle); closing
+// must not race with calls on the same handle.
 class Interpreter {
  public:
   Interpreter(Interpreter &&) noexcept = default;
@@ -179,8 +184,31 @@ class Interpreter {
     std::unique_ptr<char, Free> owned(static_cast<char *>(out), Free{lib_});
     return out ? std::string(static_cast<const char *>(out), out_size) : std::string();
   }
-  // The running CPython as JSON: version, implementation, free_threaded, gil_enabled (now),
-  // prefix, executable, libpython (ABI 1.1).
+  // call_bytes of `callable` on each record, in one go (ABI 1.2): one round trip to a
+  // worker, one GIL acquisition in thread mode. The first record that fails throws, its
+  // index in the message.
+  std::vector<std::string> call_batch(const std::string &callable,
+                                      const std::vector<std::string> &records) {
+    std::vector<pyenv_record> in(records.size());
+    for (size_t i = 0; i < records.size(); ++i) in[i] = {records[i].data(), records[i].size()};
+    return call_batch(callable, in.data(), in.size());
+  }
+  std::vector<std::string> call_batch(const std::string &callable, const pyenv_record *records,
+                                      size_t count) {
+    auto fn = detail::since(*lib_, lib_->api.interpreter_call_batch,
+                            "pyenv_interpreter_call_batch", 2);
+    pyenv_record *out = nullptr;
+    detail::check(*lib_, fn(handle_.get(), callable.c_str(), records, count, &out));
+    std::unique_ptr<char, Free> owned(reinterpret_cast<char *>(out), Free{lib_});
+    std::vector<std::string> results;
+    results.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      results.emplace_back(static_cast<const char *>(out[i].data), out[i].size);
+    }
+    return results;
+  }
+  // The Python behind the handle as JSON: version, implementation, free_threaded,
+  // gil_enabled (now), prefix, executable, libpython (ABI 1.1), execution_mode, pid (1.2).
   std::string info() {
     char *out = nullptr;
     auto fn = detail::since(*lib_, lib_->api.interpreter_info, "pyenv_interpreter_info", 1);
@@ -245,7 +273,8 @@ class Environment {
   std::string to_json() const { return detail::or_empty(api().environment_to_json(handle_.get())); }
   const pyenv_environment *get() const { return handle_.get(); }
 
-  // An interpreter handle for this environment; starts the process's CPython on first use.
+  // An interpreter handle for this environment: onto the process's CPython (started on first
+  // use) in thread mode, a new worker process in process mode.
   Interpreter interpreter() const {
     pyenv_interpreter *interp = nullptr;
     detail::check(*lib_, api().environment_get_interpreter(handle_.get(), &interp));
@@ -409,6 +438,9 @@ class Plugin {
       detail::resolve(*lib, a.cache_warm, "pyenv_cache_warm");
       detail::resolve(*lib, a.cache_prune, "pyenv_cache_prune");
       detail::resolve(*lib, a.cache_remove, "pyenv_cache_remove");
+    }
+    if ((found & 0xffffu) >= 2) {
+      detail::resolve(*lib, a.interpreter_call_batch, "pyenv_interpreter_call_batch");
     }
     return Plugin(std::move(lib));
   }

@@ -1,12 +1,13 @@
 /*
- * pyenv.h - the C ABI of libpyenv, version 1.1.
+ * pyenv.h - the C ABI of libpyenv, version 1.2.
  *
  * libpyenv prepares the Python environment of a streaming job's operator tasks. A host
  * loads libpyenv.so with dlopen, resolves these functions with dlsym, and for each task:
  * pyenv_create -> pyenv_open -> pyenv_create_environment -> ... -> pyenv_close.
  *
  * Names. Every exported symbol, type and macro starts with `pyenv_` / `PYENV_`. The plugin
- * exports nothing else (version nodes PYENV_1.0 and, for what 1.1 added, PYENV_1.1).
+ * exports nothing else (version nodes PYENV_1.0 and, for what each minor added, PYENV_1.1
+ * and PYENV_1.2).
  *
  * Compatibility. pyenv_abi_version() returns (MAJOR << 16) | MINOR of the loaded plugin.
  * Functions and struct fields are only ever appended, which bumps the minor; any change
@@ -36,7 +37,7 @@ extern "C" {
 #endif
 
 #define PYENV_ABI_VERSION_MAJOR 1
-#define PYENV_ABI_VERSION_MINOR 1
+#define PYENV_ABI_VERSION_MINOR 2
 #define PYENV_ABI_VERSION ((uint32_t)((PYENV_ABI_VERSION_MAJOR << 16) | PYENV_ABI_VERSION_MINOR))
 
 /** Result of every fallible call. */
@@ -155,7 +156,14 @@ pyenv_status pyenv_close(pyenv_manager **manager);
    directory, which the last pyenv_close of that directory removes. Passing NULL for env
    returns 0 / NULL. */
 
-/** Execution type: 0 = multi-thread (the only type of this version). */
+/** Values of pyenv_environment_exec_type. */
+#define PYENV_EXEC_MULTI_THREAD 0 /**< python.execution-mode: thread, the embedded CPython */
+#define PYENV_EXEC_PROCESS 1      /**< python.execution-mode: process (ABI 1.2): a worker
+                                       process per interpreter handle */
+/**
+ * Execution type: PYENV_EXEC_MULTI_THREAD or, from ABI 1.2, PYENV_EXEC_PROCESS. Either way
+ * the interpreter calls are the same; the type only says where Python runs.
+ */
 int pyenv_environment_exec_type(const pyenv_environment *env);
 /** The interpreter: absolute when it comes from an archive, else as configured. */
 const char *pyenv_environment_python_exec(const pyenv_environment *env);
@@ -179,7 +187,7 @@ pyenv_status pyenv_environment_var_at(const pyenv_environment *env, size_t i, co
 /** The value of variable `key`, or NULL when absent. */
 const char *pyenv_environment_getenv(const pyenv_environment *env, const char *key);
 /**
- * The environment as JSON: {"exec_type": "MULTI_THREAD", "python_exec": "...",
+ * The environment as JSON: {"exec_type": "MULTI_THREAD" | "PROCESS", "python_exec": "...",
  * "python_home": "..." | null, "working_directory": "..." | null, "paths": [...],
  * "env": {"KEY": "VALUE", ...}}. Lifetime: that of env.
  */
@@ -188,19 +196,47 @@ const char *pyenv_environment_to_json(const pyenv_environment *env);
 void pyenv_environment_free(pyenv_environment **env);
 
 /*
- * The embedded interpreter.
+ * The interpreter.
  *
- * The process runs one CPython: the first pyenv_environment_get_interpreter starts it from
- * that environment (its libpython found from the environment's python home or by asking its
- * executable, loaded with dlopen, initialised with home, executable and search paths set
- * before initialisation); later environments of the same Python join it. Each interpreter
- * handle has its own globals. Any host thread may call any handle: the GIL is taken and
- * released around each call and never held between calls.
+ * An interpreter handle runs Python for an environment, in one of two execution modes that
+ * the environment's configuration chooses (python.execution-mode); the calls below are the
+ * same in both, with the same results, statuses and tracebacks, so a host changes no line
+ * to switch modes.
  *
- * Working directory: when the environment has one, Python code sees it as os.getcwd(). The
- * host's working directory is not changed: the first call from a host thread gives that
- * thread a file-system context of its own (Linux unshare(CLONE_FS)), and each call enters
- * the environment's directory and returns to the thread's own afterwards.
+ * Thread mode (the default, PYENV_EXEC_MULTI_THREAD): the process runs one embedded
+ * CPython. The first pyenv_environment_get_interpreter starts it from that environment (its
+ * libpython found from the environment's python home or by asking its executable, loaded
+ * with dlopen, initialised with home, executable and search paths set before
+ * initialisation); later environments of the same Python join it, and one that needs
+ * another Python is refused (PYENV_EPYTHON, naming both and process mode). Each handle has
+ * its own globals. Any host thread may call any handle, also several threads one handle at
+ * once: the GIL is taken and released around each call and never held between calls (a
+ * free-threaded build runs them in parallel).
+ *
+ * Process mode (ABI 1.2, PYENV_EXEC_PROCESS): each handle is served by a worker process of
+ * its own, the environment's own Python (its executable, variables and working directory),
+ * so any CPython 3.9 to 3.15 that runs works, GIL or free-threaded, with or without a shared
+ * libpython, and environments of different Pythons share one host. N handles on N host
+ * threads use N cores. Calls on one handle from several threads are allowed and
+ * serialised: its worker runs one call at a time. The worker talks to the host over a
+ * private socketpair only; it dies with the host (also when the host is killed with
+ * SIGKILL), inherits no other descriptor, and its stdout and stderr lines go to the log
+ * callback of the manager the environment came from (stdout at info, stderr at warn,
+ * each prefixed "python[<pid>] ") from a thread of the plugin's own, while that manager is
+ * open; afterwards, and for environments whose manager had no callback, warnings and errors
+ * go to stderr. A worker that dies (a signal, os._exit, the OOM killer) fails the call in
+ * flight with PYENV_EPYTHON naming how it ended and its last lines on stderr (faulthandler
+ * is on, so a crash shows its Python stack); every later call on that handle returns
+ * PYENV_ESTATE; the host is untouched, and a new handle starts a new worker. With
+ * `pyenv.process.call-timeout`, a call running longer has its worker's stack written to the
+ * log, then the worker killed, and returns PYENV_EPYTHON naming the callable and the
+ * timeout.
+ *
+ * Working directory: when the environment has one, Python code sees it as os.getcwd(). In
+ * thread mode the host's working directory is not changed: the first call from a host
+ * thread gives that thread a file-system context of its own (Linux unshare(CLONE_FS)), and
+ * each call enters the environment's directory and returns to the thread's own afterwards.
+ * A worker simply runs in it.
  *
  * Closing the manager while interpreters are open is safe: imported modules keep working;
  * files of the removed base directory are gone, so later imports from it fail with
@@ -209,11 +245,15 @@ void pyenv_environment_free(pyenv_environment **env);
 typedef struct pyenv_interpreter pyenv_interpreter;
 
 /**
- * An interpreter handle for `env`, starting the process's CPython on first use.
+ * An interpreter handle for `env`: in thread mode onto the process's CPython, started on
+ * first use; in process mode served by a new worker process, started and ready when this
+ * returns.
  * @param[out] out the handle; NULL on failure.
  * @return PYENV_OK; PYENV_EPYTHON when no libpython is found (the message says where it
  *         looked), when CPython fails to start, or when the running CPython has another
- *         home or version than `env` needs (the message names both).
+ *         home or version than `env` needs (the message names both); in process mode when
+ *         the worker cannot be started or exits before it is ready (the message names the
+ *         executable and what it printed).
  * Ownership: the caller owns *out and releases it with pyenv_interpreter_close. The handle
  * does not depend on `env`, which may be freed first.
  */
@@ -253,25 +293,32 @@ pyenv_status pyenv_interpreter_call_bytes(pyenv_interpreter *interp, const char 
 void pyenv_free(void *p);
 
 /**
- * Releases the handle and sets *interp = NULL; the environment's sys.path entries leave
- * sys.path with its last handle. Must not race with calls on the same handle.
+ * Releases the handle and sets *interp = NULL. Thread mode: the environment's sys.path
+ * entries leave sys.path with its last handle. Process mode: the worker's input ends; a
+ * worker that has not exited 2 s later gets SIGTERM, and SIGKILL 2 s after that; it has
+ * been reaped when this returns. Must not race with calls on the same handle.
  * NULL or *NULL: nothing happens.
  */
 void pyenv_interpreter_close(pyenv_interpreter **interp);
 
 /**
- * The CPython the process runs (ABI 1.1), as one JSON object:
+ * The CPython behind the handle (ABI 1.1), as one JSON object:
  * {"version": "3.13.1", "implementation": "cpython", "free_threaded": true,
- *  "gil_enabled": false, "prefix": "...", "executable": "...", "libpython": "..."}.
+ *  "gil_enabled": false, "prefix": "...", "executable": "...", "libpython": "..." | null,
+ *  "execution_mode": "thread" | "process", "pid": 1234}.
  * "free_threaded": a free-threaded build (libpython3.Xt), whose Python runs in the host's
  * threads in parallel. "gil_enabled": whether the GIL is enabled now: always true but in a
  * free-threaded build, where CPython enables it when an extension module that does not
  * declare free-threading support is imported (libpyenv then also logs a warning, once).
- * "prefix" and "executable" are sys.prefix and sys.executable.
+ * "prefix" and "executable" are sys.prefix and sys.executable. "libpython": the shared
+ * libpython that runs it, null for a worker's statically linked Python. "execution_mode"
+ * and "pid" (ABI 1.2): the mode, and the process Python runs in (the host's in thread mode,
+ * the worker's in process mode).
  * @param[out] out_json the JSON text; NULL on failure.
- * @return PYENV_OK; PYENV_EINVAL for a NULL interp or out_json.
+ * @return PYENV_OK; PYENV_EINVAL for a NULL interp or out_json; in process mode, the
+ *         statuses of a call (PYENV_EPYTHON, PYENV_ESTATE) when the worker is gone.
  * Ownership: *out_json is freed with pyenv_free.
- * Thread-safety: any thread, also while other threads call the same handle.
+ * Thread-safety: any thread; in process mode it waits for a call in flight on the handle.
  */
 pyenv_status pyenv_interpreter_info(pyenv_interpreter *interp, char **out_json);
 
@@ -349,6 +396,36 @@ pyenv_status pyenv_cache_prune(pyenv_manager *manager, uint64_t max_bytes, uint6
  * Ownership: *out_json is freed with pyenv_free.
  */
 pyenv_status pyenv_cache_remove(pyenv_manager *manager, const char *key_prefix, char **out_json);
+
+/*
+ * ABI 1.2: batches.
+ */
+
+/** A byte string: `size` bytes at `data` (NULL only when size is 0). */
+typedef struct pyenv_record {
+  const void *data;
+  size_t size;
+} pyenv_record;
+
+/**
+ * Calls `callable` on each of `count` byte records, in order, as pyenv_interpreter_call_bytes
+ * would, in one go: one round trip to the worker in process mode, one GIL acquisition in
+ * thread mode.
+ * @param callable as for pyenv_interpreter_call_json.
+ * @param records `count` records (NULL when count is 0); read during the call only.
+ * @param[out] out_results `count` results: an array of pyenv_record whose data point into
+ *        the same allocation, after the array; NULL on failure.
+ * @return PYENV_OK; PYENV_EINVAL for NULL arguments or a record with NULL data and a size;
+ *         PYENV_EPYTHON when a record's call raises or returns neither bytes nor str: the
+ *         message names the record's index ("... raised an exception on record 1 of 3:")
+ *         and has the traceback; nothing of the batch is returned. In process mode also as
+ *         pyenv_interpreter_call_bytes when the worker dies or times out.
+ * Ownership: *out_results is one allocation, freed with pyenv_free(*out_results).
+ * Thread-safety: as the other calls on the handle.
+ */
+pyenv_status pyenv_interpreter_call_batch(pyenv_interpreter *interp, const char *callable,
+                                          const pyenv_record *records, size_t count,
+                                          pyenv_record **out_results);
 
 #ifdef __cplusplus
 }

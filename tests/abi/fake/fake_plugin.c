@@ -264,4 +264,23 @@ FAKE_EXPORT pyenv_status pyenv_cache_remove(pyenv_manager *manager, const char *
   (void)key_prefix;
   return fake_json("{\"fake\": \"remove\"}", out_json);
 }
+
+/* ABI 1.2: a batch of one answer, "fake", whatever it is given. */
+FAKE_EXPORT pyenv_status pyenv_interpreter_call_batch(pyenv_interpreter *interp,
+                                                      const char *callable,
+                                                      const pyenv_record *records, size_t count,
+                                                      pyenv_record **out_results) {
+  pyenv_record *out;
+  (void)interp;
+  (void)callable;
+  (void)records;
+  (void)count;
+  out = malloc(sizeof(pyenv_record) + 4);
+  if (out == NULL) return fail(PYENV_ENOMEM, "fake: no memory");
+  memcpy((char *)(out + 1), "fake", 4);
+  out->data = out + 1;
+  out->size = 4;
+  *out_results = out;
+  return PYENV_OK;
+}
 #endif

@@ -201,8 +201,12 @@ class InterpreterTest {
               "gil_enabled",
               "prefix",
               "executable",
-              "libpython"),
+              "libpython",
+              "execution_mode",
+              "pid"),
           info.keySet());
+      assertEquals("thread", info.get("execution_mode"));
+      assertEquals(ProcessHandle.current().pid(), ((Number) info.get("pid")).longValue());
       assertEquals(python.invoke("platform:python_version"), info.get("version"));
       assertEquals("cpython", info.get("implementation"));
       python.exec("import sys\ndef prefix():\n    return sys.prefix\n");
