@@ -196,7 +196,8 @@ void WorkerInterpreter::timed_out(const std::string &what) {
     tail = WorkerProcess::indented(process_->stderr_tail);
   }
   const std::string limit = seconds_text(*timeout_);
-  dead_ = "was killed: a call of " + what + " ran past pyenv.process.call-timeout (" + limit + ")";
+  dead_ = "was killed: a call of " + what + " timed out after " + limit +
+          " (pyenv.process.call-timeout)";
   fail(Status::kPython, "python: " + what + " timed out after " + limit +
                             " (pyenv.process.call-timeout); its worker process (pid " +
                             std::to_string(pid()) + ") was killed" +
