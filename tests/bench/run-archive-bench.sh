@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the release preset and the corpora, then runs the archive benchmarks: the small
-# corpus (make-corpus.sh) and the large one (make-large-corpus.sh) on the project's own disk,
-# the large one again on a tmpfs (mounted here when run as root), the plugin's dlopen cost and
-# the whole host process against `python3 -c pass`.
+# Builds the bench preset (the release build, with the tests, where the benchmarks are) and
+# the corpora, then runs the archive benchmarks: the small corpus (make-corpus.sh) and the
+# large one (make-large-corpus.sh) on the project's own disk, the large one again on a tmpfs
+# (mounted here when run as root), the plugin's dlopen cost and the whole host process
+# against `python3 -c pass`.
 #
 # Usage: tests/bench/run-archive-bench.sh [REPS]   (from the repository root; REPS >= 5)
 # PYENV_BENCH_DIR: where corpora and work trees go (default /var/tmp/pyenv-bench, which must
@@ -14,10 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps=${1:-5}
 dir=${PYENV_BENCH_DIR:-/var/tmp/pyenv-bench}
-cmake --preset release >/dev/null
-cmake --build --preset release --target pyenv archive_bench dlopen_bench process_bench \
+cmake --preset bench >/dev/null
+cmake --build --preset bench --target pyenv archive_bench dlopen_bench process_bench \
   bench_example_host extract_bench >/dev/null
-bin=build/release/bin
+bin=build/bench/bin
 plugin=$bin/libpyenv.so
 mkdir -p "$dir"
 [ -f "$dir/small/corpus.zip" ] || tests/bench/make-corpus.sh "$dir/small"
@@ -60,7 +61,7 @@ plugins=("$plugin")
 $bin/dlopen_bench 21 "${plugins[@]}"
 # The peer is the very interpreter the host embeds, named by its path: a `python3` found on
 # PATH may be a wrapper (pyenv's shims are shell scripts taking 100 ms) or another build.
-examples=$(cd build/release/share/pyenv/examples && pwd)
+examples=$(cd build/bench/share/pyenv/examples && pwd)
 python=/usr/bin/python3
 cat > "$dir/process.yaml" <<EOF
 python:
