@@ -532,7 +532,9 @@ PythonLayout locate_python(const Environment &env, const Logger &log) {
              (env.python_home ? " (home " + *env.python_home + ")" : std::string()) +
              ": looked for " + stem + ".so* in " + join(looked, "; ") +
              ". A Python built with --enable-shared provides one (Debian: package " +
-             (flavour ? "libpython" + flavour->version : std::string("libpython3.X")) + ")");
+             (flavour ? "libpython" + flavour->version : std::string("libpython3.X")) +
+             "); one without runs in process mode (python.execution-mode: process), which "
+             "starts the executable itself");
   }
   // The library's own name has the last word before it is loaded.
   if (auto name = parse_library_name(library->filename().string())) {

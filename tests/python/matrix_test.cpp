@@ -420,5 +420,118 @@ TEST(MatrixRefusals, ASecondVersionInOneProcess) {
   EXPECT_EQ(running.call_json("len", "[[1, 2]]"), "2") << "the running one is unaffected";
 }
 
+// Process mode (DESIGN.md section 10) on every Python of the matrix and the static 3.13s:
+// each handle a worker process of that Python, whatever its flavour or linking.
+class ProcessMatrix : public Matrix {};
+
+TEST_P(ProcessMatrix, RunsTheJobInAWorkerOfItsPython) {
+  if (!in_own_process()) return;
+  auto manager = open_manager("python.execution-mode: process\n");
+  auto env = manager.create_environment();
+  ASSERT_EQ(env.exec_type(), PYENV_EXEC_PROCESS);
+  auto interp = env.interpreter();
+  const std::string info = interp.info();
+  EXPECT_EQ(json_member(info, "version").rfind(python_.version + ".", 0), 0u) << info;
+  EXPECT_EQ(json_member(info, "free_threaded"), python_.free_threaded ? "true" : "false") << info;
+  EXPECT_EQ(json_member(info, "gil_enabled"), python_.free_threaded ? "false" : "true") << info;
+  EXPECT_EQ(json_member(info, "execution_mode"), "process") << info;
+  EXPECT_NE(json_member(info, "pid"), std::to_string(::getpid())) << info;
+  if (python_.static_libpython) {
+    EXPECT_EQ(json_member(info, "libpython"), "null") << info;
+  }
+  EXPECT_EQ(interp.call_json("jobmod:echo", "[[1, \"a\"]]"),
+            "{\"got\": [1, \"a\"], \"version\": [" + python_.version.substr(0, 1) + ", " +
+                python_.version.substr(2) + "]}");
+  EXPECT_EQ(interp.call_bytes("jobmod:tag", "abc", 3), "abc|3");
+  EXPECT_EQ(interp.call_batch("jobmod:tag", {"a", "bb"}),
+            (std::vector<std::string>{"a|1", "bb|2"}));
+  try {
+    interp.call_bytes("jobmod:parse", "x", 1);
+    ADD_FAILURE() << "must raise";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.status(), PYENV_EPYTHON);
+    EXPECT_NE(std::string(e.what()).find("ValueError: bad record x"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("in check"), std::string::npos) << e.what();
+  }
+  interp.exec("import os\ndef die(r):\n    os.abort()\n");
+  try {
+    interp.call_bytes("die", "", 0);
+    ADD_FAILURE() << "must fail";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.status(), PYENV_EPYTHON);
+    EXPECT_NE(std::string(e.what()).find("SIGABRT"), std::string::npos) << e.what();
+  }
+  // No libpython of any Python was loaded into the host.
+  EXPECT_EQ(read_file("/proc/self/maps").find("libpython"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Python, ProcessMatrix,
+                         ::testing::Values("3.9", "3.11", "3.13", "3.13t", "3.13s"),
+                         [](const auto &info) {
+                           std::string name = info.param;
+                           for (char &c : name) c = c == '.' ? '_' : c;
+                           return name;
+                         });
+
+// A Python without a shared libpython cannot be embedded: thread mode refuses it naming
+// process mode, which runs it.
+TEST(MatrixRefusals, AStaticPythonInThreadModeNamesProcessMode) {
+  std::string why;
+  auto found = find_matrix_python("3.13s", why);
+  if (!found) {
+    if (matrix_required()) FAIL() << why;
+    GTEST_SKIP() << why;
+  }
+  TempDir tmp;
+  auto manager = open_job(tmp.path(), "matrix-static", found->yaml() + cache_yaml());
+  try {
+    manager.create_environment().interpreter();
+    ADD_FAILURE() << "a Python without libpython was embedded";
+  } catch (const Error &e) {
+    EXPECT_EQ(e.status(), PYENV_EPYTHON);
+    EXPECT_NE(std::string(e.what()).find("python.execution-mode: process"), std::string::npos)
+        << e.what();
+  }
+}
+
+// CONFORMANCE P4: two Pythons in one host at once, each in its workers; thread mode refuses
+// the second, naming both and process mode.
+TEST(MatrixRefusals, P4_TwoPythonsInOneHost) {
+  std::string why;
+  auto other = find_matrix_python("3.13", why);
+  if (!other) {
+    if (matrix_required()) FAIL() << why;
+    GTEST_SKIP() << why;
+  }
+  if (!in_own_process()) return;
+  TempDir tmp;
+  const std::string process = "python.execution-mode: process\n";
+  auto system_manager =
+      open_job(tmp.path(), "p4-system", "python.executable: /usr/bin/python3.11\n" + process);
+  auto other_manager = open_job(tmp.path(), "p4-other", other->yaml() + cache_yaml() + process);
+  auto a = system_manager.create_environment().interpreter();
+  auto b = other_manager.create_environment().interpreter();
+  a.exec("import sys\ndef v():\n    return list(sys.version_info[:2])\n");
+  b.exec("import sys\ndef v():\n    return list(sys.version_info[:2])\n");
+  EXPECT_EQ(a.call_json("v"), "[3, 11]");
+  EXPECT_EQ(b.call_json("v"), "[3, 13]");
+
+  auto thread_system = open_job(tmp.path(), "p4-thread-system", "python.executable: /usr/bin/python3.11\n");
+  auto thread_other = open_job(tmp.path(), "p4-thread-other", other->yaml() + cache_yaml());
+  auto embedded = thread_system.create_environment().interpreter();
+  try {
+    thread_other.create_environment().interpreter();
+    ADD_FAILURE() << "a second Python was embedded";
+  } catch (const Error &e) {
+    const std::string message = e.what();
+    EXPECT_EQ(e.status(), PYENV_EPYTHON);
+    EXPECT_NE(message.find("needs Python 3.13"), std::string::npos) << message;
+    EXPECT_NE(message.find("already runs CPython 3.11."), std::string::npos) << message;
+    EXPECT_NE(message.find("python.execution-mode: process"), std::string::npos) << message;
+  }
+  EXPECT_EQ(b.call_json("v"), "[3, 13]") << "the workers are unaffected";
+}
+
 }  // namespace
 }  // namespace pyenv::test

@@ -1,6 +1,7 @@
-// The CPythons the version matrix runs on: the machine's 3.11, and 3.9, 3.13 and 3.13t as
-// built by tests/python/cpython/build-cpython.sh, listed in its manifest.tsv (one line per
-// build: version, flavour "gil" or "freethreaded", archive, executable relative to the
+// The CPythons the version matrix runs on: the machine's 3.11, and 3.9, 3.13, 3.13t and
+// 3.13s (no shared libpython: process mode only) as built by
+// tests/python/cpython/build-cpython.sh, listed in its manifest.tsv (one line per build:
+// version, flavour "gil", "freethreaded" or "static", archive, executable relative to the
 // archive's root, install tree). Used by the matrix tests and the interpreter benchmark.
 #pragma once
 
@@ -18,6 +19,7 @@ struct MatrixPython {
   std::string name;  // "3.13t"
   std::string version;
   bool free_threaded = false;
+  bool static_libpython = false;   // no libpython to embed
   std::filesystem::path archive;  // empty: the machine's own, used in place
   std::string executable;         // relative to the archive's root, else absolute
   std::filesystem::path tree;     // where it is installed (its prefix)
@@ -56,7 +58,7 @@ inline bool matrix_required() {
 // The Python called `name`, or nullopt with `why` it is not there.
 inline std::optional<MatrixPython> find_matrix_python(const std::string &name, std::string &why) {
   if (name == "3.11") {
-    return MatrixPython{"3.11", "3.11", false, {}, "/usr/bin/python3.11", "/usr"};
+    return MatrixPython{"3.11", "3.11", false, false, {}, "/usr/bin/python3.11", "/usr"};
   }
   const std::string manifest = matrix_manifest();
   std::ifstream in(manifest);
@@ -76,7 +78,8 @@ inline std::optional<MatrixPython> find_matrix_python(const std::string &name, s
       continue;
     }
     row.free_threaded = flavour == "freethreaded";
-    row.name = row.version + (row.free_threaded ? "t" : "");
+    row.static_libpython = flavour == "static";
+    row.name = row.version + (row.free_threaded ? "t" : row.static_libpython ? "s" : "");
     row.archive = archive;
     row.tree = tree;
     if (row.name == name) return row;

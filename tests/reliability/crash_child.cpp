@@ -2,19 +2,24 @@
 // then holds it until its stdin closes, so that the parent can SIGKILL it at any point of
 // open() or afterwards.
 //
-//   pyenv_crash_child <tmp dir> <job id> <yaml file> [hold|close]
+//   pyenv_crash_child <tmp dir> <job id> <yaml file> [hold|close|worker]
 //
 // Its stdout, line by line, for the parent to synchronise on (no sleeps):
 //   log <line>                 each log line of the manager, as it happens
 //   opened <base dir>          open() returned; then "holding" (hold) or "closed" (close)
+//   worker <pid>               (worker) an interpreter handle of a process-mode job runs in
+//                              worker <pid>, in the middle of a call; then "holding"
 //   failed <status> <message>  open() failed (exit status 1)
 // With "hold" it then reads stdin until EOF, so it also goes when the parent dies.
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "support/fixture.hpp"
 
@@ -40,7 +45,8 @@ void say(const std::string &line) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s <tmp dir> <job id> <yaml file> [hold|close]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s <tmp dir> <job id> <yaml file> [hold|close|worker]\n",
+                 argv[0]);
     return 2;
   }
   const std::string mode = argc > 4 ? argv[4] : "hold";
@@ -65,10 +71,20 @@ int main(int argc, char **argv) {
       say("closed");
       return 0;
     }
+    std::optional<pyenv::host::Interpreter> interp;
+    std::thread caller;
+    if (mode == "worker") {
+      interp.emplace(env.interpreter());
+      say("worker " + interp->call_json("os:getpid"));
+      // Killed in the middle of a call that would last an hour.
+      caller = std::thread([&] { interp->call_json("time:sleep", "[3600]"); });
+    }
     say("holding");
     char buffer[256];
     while (::read(STDIN_FILENO, buffer, sizeof buffer) > 0) {
     }
+    // The parent kills a "worker" child; one that reads EOF first exits without waiting.
+    if (caller.joinable()) std::_Exit(0);
     return 0;
   } catch (const pyenv::host::Error &e) {
     say("failed " + std::to_string(e.status()) + " " + e.what());

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "support.hpp"
 
 namespace pyenv::test::reliability {
@@ -246,6 +248,28 @@ TEST_F(CrashRecovery, SweepKeepsLiveAndForeignBaseDirs) {
   live->close_input();
   EXPECT_EQ(live->wait(), 0);
   EXPECT_EQ(base_dirs_in(T), std::vector<fs::path>{foreign});
+}
+
+// Process mode: a host killed with SIGKILL in the middle of a call takes its worker with it
+// (PR_SET_PDEATHSIG from the plugin's supervisor thread). This test process is made the
+// subreaper, so the orphaned worker becomes its child and its end can be read exactly.
+TEST_F(CrashRecovery, AHostKilledMidCallTakesItsWorkerWithIt) {
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  auto host = start("python.execution-mode: process\npython.executable: /usr/bin/python3\n",
+                    "worker");
+  const auto worker = host->read_until("worker ", seconds(60));
+  ASSERT_TRUE(worker) << "the host did not start its worker";
+  const pid_t pid = static_cast<pid_t>(std::stol(worker->substr(7)));
+  ASSERT_TRUE(host->read_until("holding", seconds(10)));
+  kill_hard(*host);
+  int status = 0;
+  pid_t reaped = 0;
+  for (int i = 0; i < 500 && reaped == 0; ++i) {
+    reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(reaped, pid) << "the worker outlived its host by 5 s";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status;
 }
 
 }  // namespace

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds real, relocatable CPython interpreters from Debian's own source packages and packs
 # each as an environment archive, so that libpyenv is tested against the Pythons jobs bring
-# (3.9, 3.13 and free-threaded 3.13t), not only the machine's own 3.11:
+# (3.9, 3.13 and free-threaded 3.13t), not only the machine's own 3.11, and a 3.13 without a
+# shared libpython (3.13s: pyenv's and many static builds' default; it has nothing to embed,
+# so only process mode can run it):
 #
-#   tests/python/cpython/build-cpython.sh [--only 3.9|3.13|3.13t]... [--jobs N]
+#   tests/python/cpython/build-cpython.sh [--only 3.9|3.13|3.13t|3.13s]... [--jobs N]
 #
 # Results, in the cache directory ${PYENV_CPYTHON_CACHE:-/var/cache/pyenv/cpython}:
-#   <name>/          the install tree (cpython-3.9, cpython-3.13, cpython-3.13t)
+#   <name>/          the install tree (cpython-3.9, cpython-3.13, cpython-3.13t, cpython-3.13s)
 #   <name>.tar.gz    the same tree as an environment archive: bin/python3.X[t],
 #                    lib/libpython3.X[t].so.1.0, lib/python3.X[t]/ at its root
-#   manifest.tsv     one line per build: version, flavour (gil|freethreaded), archive,
+#   manifest.tsv     one line per build: version, flavour (gil|freethreaded|static), archive,
 #                    executable relative to the archive root, install tree
 #   logs/<name>.log  the last build's configure/make output
 # A build is reused while the Debian source version and this directory's files (their hash)
@@ -48,6 +50,7 @@ builds=(
   "cpython-3.9   3.9  gil          bullseye python3.9"
   "cpython-3.13  3.13 gil          trixie   python3.13"
   "cpython-3.13t 3.13 freethreaded trixie   python3.13 --disable-gil"
+  "cpython-3.13s 3.13 static       trixie   python3.13"
 )
 
 die() {
@@ -81,9 +84,9 @@ jobs=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --only)
-      [ $# -ge 2 ] || die "--only needs a version: 3.9, 3.13 or 3.13t"
-      case "$2" in 3.9 | 3.13 | 3.13t) only+=("cpython-$2") ;;
-        *) die "--only $2: unknown build (3.9, 3.13 or 3.13t)" ;; esac
+      [ $# -ge 2 ] || die "--only needs a version: 3.9, 3.13, 3.13t or 3.13s"
+      case "$2" in 3.9 | 3.13 | 3.13t | 3.13s) only+=("cpython-$2") ;;
+        *) die "--only $2: unknown build (3.9, 3.13, 3.13t or 3.13s)" ;; esac
       shift 2
       ;;
     --jobs)
@@ -350,8 +353,11 @@ build_one() {
   # '\$$ORIGIN' reaches the linker as $ORIGIN through make ($$) and the shell (\$).
   # LDFLAGS_NODIST links the interpreter and libpython without becoming part of the
   # LDFLAGS that sysconfig hands to extensions built later with this Python.
-  opts=(--prefix="$prefix" --enable-shared --without-ensurepip
-    "LDFLAGS_NODIST=-Wl,--enable-new-dtags,-rpath,\\\$\$ORIGIN/../lib" "${extra[@]}")
+  opts=(--prefix="$prefix" --without-ensurepip "${extra[@]}")
+  # A static build links libpython into the executable: nothing to relocate.
+  if [ "$flavour" != static ]; then
+    opts+=(--enable-shared "LDFLAGS_NODIST=-Wl,--enable-new-dtags,-rpath,\\\$\$ORIGIN/../lib")
+  fi
   local help
   help="$("$src/configure" --help)"
   if grep -q -e '--disable-test-modules' <<<"$help"; then
@@ -361,7 +367,7 @@ build_one() {
     # the library directories that are not in the source tree.
     rm -rf "$src"/Lib/test "$src"/Lib/*/test "$src"/Lib/*/tests "$src"/Lib/idlelib/idle_test
   fi
-  if grep -q -e '--without-static-libpython' <<<"$help"; then
+  if [ "$flavour" != static ] && grep -q -e '--without-static-libpython' <<<"$help"; then
     opts+=(--without-static-libpython)
   fi
 
@@ -378,7 +384,11 @@ build_one() {
     lib="lib/libpython${minor}t.so.1.0"
   fi
   [ -x "$exe" ] || die "$name: make install left no $exe"
-  [ -f "$lib" ] || die "$name: make install left no $lib"
+  if [ "$flavour" = static ]; then
+    ! compgen -G 'lib/libpython*.so*' >/dev/null || die "$name: a static build installed a libpython"
+  else
+    [ -f "$lib" ] || die "$name: make install left no $lib"
+  fi
   # A static libpython is no use to an embedder that loads libpython with dlopen.
   find lib -path '*/config-*' -name 'libpython*.a' -delete
   # Debug info is four fifths of libpython's size; symbols stay, for backtraces.
@@ -388,7 +398,7 @@ build_one() {
   done < <(find bin lib -type f \( -name 'python3*' -o -name '*.so' -o -name '*.so.*' \) -print0)
   step "strip debug info" strip --strip-debug "${elves[@]}"
   # shellcheck disable=SC2016 # $ORIGIN is the linker's, literally
-  readelf -d "$exe" | grep -E '\((RUNPATH|RPATH)\)' | grep -qF '$ORIGIN/../lib' ||
+  [ "$flavour" = static ] || readelf -d "$exe" | grep -E '\((RUNPATH|RPATH)\)' | grep -qF '$ORIGIN/../lib' ||
     die "$name: $exe has no \$ORIGIN/../lib RUNPATH: $(readelf -d "$exe" | grep -E 'R(UN)?PATH' | tr -s ' ')"
 
   # Files sorted and owned by root:0, so that the same tree gives the same archive.

@@ -1,5 +1,5 @@
 # Run by build-cpython.sh with the interpreter of a freshly unpacked archive:
-#   <root>/bin/python3.X[t] -I verify.py <root> <X.Y> <gil|freethreaded>
+#   <root>/bin/python3.X[t] -I verify.py <root> <X.Y> <gil|freethreaded|static>
 # Checks what the embedding tests rely on: the interpreter runs from wherever the archive was
 # unpacked (prefix and libpython both inside it), it is the version and flavour it claims,
 # and the parts of the standard library the tests use work. Must run on every version built
@@ -35,8 +35,9 @@ with open("/proc/self/maps") as maps:
     mapped = sorted({line.split(None, 5)[5].rstrip("\n") for line in maps if "/libpython" in line})
 suffix = "t" if flavour == "freethreaded" else ""
 expected_lib = os.path.join(real_root, "lib", "libpython%s%s.so.1.0" % (minor, suffix))
-check([os.path.realpath(p) for p in mapped] == [expected_lib],
-      "libpython mapped from %s, expected only %s" % (mapped, expected_lib))
+expected = [] if flavour == "static" else [expected_lib]
+check([os.path.realpath(p) for p in mapped] == expected,
+      "libpython mapped from %s, expected %s" % (mapped, expected or "none (a static build)"))
 
 gil_disabled = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 check(gil_disabled == (flavour == "freethreaded"),
