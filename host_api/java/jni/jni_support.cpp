@@ -30,7 +30,9 @@ bool init_java(JavaVM *vm, JNIEnv *env) {
   if (g_java.callbacks == nullptr) return false;
   g_java.log = env->GetMethodID(g_java.callbacks, "log", "(I[B)V");
   g_java.progress = env->GetMethodID(g_java.callbacks, "progress", "([BJJ)V");
-  return g_java.log != nullptr && g_java.progress != nullptr;
+  if (g_java.log == nullptr || g_java.progress == nullptr) return false;
+  g_java.byte_array = global_class(env, "[B");
+  return g_java.byte_array != nullptr;
 }
 
 void throw_status(JNIEnv *env, int status, const std::string &message) {
@@ -69,10 +71,8 @@ jbyteArray string_bytes(JNIEnv *env, const char *text) {
 }
 
 jobjectArray string_array(JNIEnv *env, const std::vector<const char *> &strings) {
-  jclass byte_array = env->FindClass("[B");
-  if (byte_array == nullptr) return nullptr;
-  jobjectArray out = env->NewObjectArray(static_cast<jsize>(strings.size()), byte_array, nullptr);
-  env->DeleteLocalRef(byte_array);
+  jobjectArray out =
+      env->NewObjectArray(static_cast<jsize>(strings.size()), g_java.byte_array, nullptr);
   if (out == nullptr) return nullptr;
   for (size_t i = 0; i < strings.size(); ++i) {
     jbyteArray item = string_bytes(env, strings[i]);

@@ -23,6 +23,7 @@ struct JavaRefs {
   jclass callbacks = nullptr;       // org.libpyenv.NativeCallbacks
   jmethodID log = nullptr;          // void log(int, byte[])
   jmethodID progress = nullptr;     // void progress(byte[], long, long)
+  jclass byte_array = nullptr;      // byte[]
 };
 const JavaRefs &java();
 bool init_java(JavaVM *vm, JNIEnv *env);

@@ -6,6 +6,7 @@
 #include <org_libpyenv_Native.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -363,6 +364,81 @@ JNIEXPORT jbyteArray JNICALL Java_org_libpyenv_Native_callBytesScratch(JNIEnv *e
     const int64_t result_size = static_cast<int64_t>(size);
     std::memcpy(base, &result_size, sizeof result_size);
     return nullptr;
+  });
+}
+
+// A batch crosses into native code once: the records are copied into one native buffer (no
+// array is pinned, so nothing holds up the garbage collector while Python runs), the plugin is
+// called once, and each result becomes a new array; the results' one allocation is freed with
+// pyenv_free.
+JNIEXPORT jobjectArray JNICALL Java_org_libpyenv_Native_callBatch(JNIEnv *env, jclass,
+                                                                  jlong interpreter,
+                                                                  jbyteArray callable,
+                                                                  jobjectArray records) {
+  return guard(env, static_cast<jobjectArray>(nullptr), [&]() -> jobjectArray {
+    const Api &a = plugin();
+    if (a.interpreter_call_batch == nullptr) {
+      throw_status(env, PYENV_ERROR, needs_minor(a, "pyenv_interpreter_call_batch", 2));
+      return nullptr;
+    }
+    CString name(env, callable);
+    if (!name.ok()) return nullptr;
+    const jsize count = env->GetArrayLength(records);
+    // The sizes first, so that the bytes go into one buffer in one copy.
+    std::vector<pyenv_record> in(static_cast<size_t>(count));
+    size_t total = 0;
+    for (jsize i = 0; i < count; ++i) {
+      auto item = static_cast<jbyteArray>(env->GetObjectArrayElement(records, i));
+      if (item == nullptr) {
+        // PythonInterpreter checks; only an array changed during the call gets here.
+        throw_status(env, PYENV_EINVAL, "libpyenv_jni: record " + std::to_string(i) + " is null");
+        return nullptr;
+      }
+      in[static_cast<size_t>(i)].size = static_cast<size_t>(env->GetArrayLength(item));
+      total += in[static_cast<size_t>(i)].size;
+      env->DeleteLocalRef(item);
+    }
+    std::unique_ptr<char[]> bytes(new char[total > 0 ? total : 1]);
+    size_t offset = 0;
+    for (jsize i = 0; i < count; ++i) {
+      pyenv_record &record = in[static_cast<size_t>(i)];
+      auto item = static_cast<jbyteArray>(env->GetObjectArrayElement(records, i));
+      const size_t size = item == nullptr ? 0 : static_cast<size_t>(env->GetArrayLength(item));
+      if (item == nullptr || size != record.size) {
+        throw_status(env, PYENV_EINVAL,
+                     "libpyenv_jni: record " + std::to_string(i) + " was replaced during the call");
+        return nullptr;
+      }
+      env->GetByteArrayRegion(item, 0, static_cast<jsize>(size),
+                              reinterpret_cast<jbyte *>(bytes.get() + offset));
+      env->DeleteLocalRef(item);
+      record.data = bytes.get() + offset;
+      offset += size;
+    }
+    PluginMemory out;
+    pyenv_record *results = nullptr;
+    const pyenv_status status = a.interpreter_call_batch(
+        from_handle<pyenv_interpreter>(interpreter), name.get(), in.data(), in.size(), &results);
+    out.p = results;
+    if (status != PYENV_OK) {
+      throw_failed(env, status);
+      return nullptr;
+    }
+    if (results == nullptr && count > 0) {
+      throw_status(env, PYENV_ERROR,
+                   "libpyenv_jni: pyenv_interpreter_call_batch succeeded "
+                   "without results");
+      return nullptr;
+    }
+    jobjectArray array = env->NewObjectArray(count, java().byte_array, nullptr);
+    if (array == nullptr) return nullptr;
+    for (jsize i = 0; i < count; ++i) {
+      jbyteArray item = new_bytes(env, results[i].data, results[i].size);
+      if (item == nullptr) return nullptr;
+      env->SetObjectArrayElement(array, i, item);
+      env->DeleteLocalRef(item);
+    }
+    return array;
   });
 }
 

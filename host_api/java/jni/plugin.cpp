@@ -17,13 +17,14 @@ Fn symbol(void *library, const char *name) {
   return reinterpret_cast<Fn>(::dlsym(library, name));
 }
 
-// Resolves a function the ABI requires; false (and `error`) when it is missing.
+// Resolves a function the plugin's ABI has; false (and `error`) when it is missing. A plugin
+// that claims a minor exports all that minor has, so it is refused, naming the version.
 template <class Fn>
 bool require(void *library, Fn &slot, const char *name, const Api &api, std::string &error) {
   slot = symbol<Fn>(library, name);
   if (slot != nullptr) return true;
-  error = "plugin " + api.path + " does not export " + name + ", which ABI " +
-          version_text((uint32_t{PYENV_ABI_VERSION_MAJOR} << 16) | kRequiredMinor) + " requires";
+  error = "plugin " + api.path + " does not export " + name + ", which its ABI " +
+          version_text(api.abi) + " requires";
   return false;
 }
 
@@ -53,13 +54,21 @@ bool resolve_all(void *lib, Api &a, std::string &error) {
          require(lib, a.interpreter_call_bytes, "pyenv_interpreter_call_bytes", a, error) &&
          require(lib, a.free, "pyenv_free", a, error) &&
          require(lib, a.interpreter_close, "pyenv_interpreter_close", a, error) &&
-         require(lib, a.interpreter_info, "pyenv_interpreter_info", a, error);
+         require(lib, a.interpreter_info, "pyenv_interpreter_info", a, error) &&
+         ((a.abi & 0xffffu) < 2 ||
+          require(lib, a.interpreter_call_batch, "pyenv_interpreter_call_batch", a, error));
 }
 
 }  // namespace
 
 std::string version_text(uint32_t version) {
   return std::to_string(version >> 16) + "." + std::to_string(version & 0xffffu);
+}
+
+std::string needs_minor(const Api &api, const char *name, uint32_t minor) {
+  return std::string(name) + " needs a plugin of ABI " +
+         version_text((uint32_t{PYENV_ABI_VERSION_MAJOR} << 16) | minor) + ", and " + api.path +
+         " has " + version_text(api.abi);
 }
 
 const Api *api() { return g_api.load(std::memory_order_acquire); }

@@ -8,7 +8,9 @@
 
 namespace pyenv_jni {
 
-// The ABI this library needs: the header's major, and 1.1 for pyenv_interpreter_info.
+// The ABI this library needs: the header's major, and 1.1 for pyenv_interpreter_info. What
+// later minors added is resolved when the plugin has it and NULL otherwise; the calls that
+// use it throw ERROR, naming the version they need (needs_minor()).
 inline constexpr uint32_t kRequiredMinor = 1;
 
 struct Api {
@@ -42,6 +44,9 @@ struct Api {
   void (*free)(void *) = nullptr;
   void (*interpreter_close)(pyenv_interpreter **) = nullptr;
   pyenv_status (*interpreter_info)(pyenv_interpreter *, char **) = nullptr;  // ABI 1.1
+  // ABI 1.2; NULL when the plugin is 1.1.
+  pyenv_status (*interpreter_call_batch)(pyenv_interpreter *, const char *, const pyenv_record *,
+                                         size_t, pyenv_record **) = nullptr;
 };
 
 // The loaded plugin, or nullptr before load() succeeds.
@@ -53,5 +58,9 @@ const Api *api();
 bool load(const std::string &path, std::string &error);
 
 std::string version_text(uint32_t version);
+
+// Why `name`, a function of ABI 1.`minor`, cannot be called: it needs a plugin of that minor,
+// and the loaded one is older. The message names both versions and the plugin.
+std::string needs_minor(const Api &api, const char *name, uint32_t minor);
 
 }  // namespace pyenv_jni

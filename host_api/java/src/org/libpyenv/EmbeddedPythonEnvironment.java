@@ -8,7 +8,8 @@ import java.util.Map;
 /**
  * The environment of an opened job, as Flink's {@code EmbeddedPythonEnvironment}: the
  * interpreter configuration ({@link #getConfig()}) and the environment variables for Python
- * ({@link #getEnv()}), plus the embedded interpreter itself ({@link #getInterpreter()}).
+ * ({@link #getEnv()}), plus its interpreters ({@link #getInterpreter()}): in the embedded
+ * CPython or in worker processes, as {@link PythonInterpreterConfig#getExecType()} says.
  *
  * <p>It is a value: it may outlive its manager and be read from any thread. Its paths point
  * into the job's base directory, which the last close of the job's managers removes: an
@@ -25,17 +26,13 @@ public final class EmbeddedPythonEnvironment implements AutoCloseable {
   // Takes ownership of `environment`, a pyenv_environment.
   EmbeddedPythonEnvironment(long environment) {
     try {
-      int execType = Native.environmentExecType(environment);
-      if (execType != 0) {
-        throw new PyenvException(
-            PyenvStatus.ERROR, "the plugin reports execution type " + execType + ", unknown here");
-      }
+      PythonInterpreterConfig.ExecType execType = execType(environment);
       byte[][] rawPaths = Native.environmentPaths(environment);
       String[] paths = new String[rawPaths.length];
       for (int i = 0; i < paths.length; ++i) paths[i] = CStrings.decode(rawPaths[i]);
       config =
           new PythonInterpreterConfig(
-              PythonInterpreterConfig.ExecType.MULTI_THREAD,
+              execType,
               paths,
               string(environment, Native.PYTHON_EXEC),
               string(environment, Native.PYTHON_HOME),
@@ -55,6 +52,20 @@ public final class EmbeddedPythonEnvironment implements AutoCloseable {
     cleanable = Cleaners.CLEANER.register(this, handle::close);
   }
 
+  // pyenv_environment_exec_type: PYENV_EXEC_MULTI_THREAD (0) or PYENV_EXEC_PROCESS (1).
+  private static PythonInterpreterConfig.ExecType execType(long environment) {
+    int execType = Native.environmentExecType(environment);
+    switch (execType) {
+      case 0:
+        return PythonInterpreterConfig.ExecType.MULTI_THREAD;
+      case 1:
+        return PythonInterpreterConfig.ExecType.PROCESS;
+      default:
+        throw new PyenvException(
+            PyenvStatus.ERROR, "the plugin reports execution type " + execType + ", unknown here");
+    }
+  }
+
   private static String string(long environment, int which) {
     return CStrings.decode(Native.environmentString(environment, which));
   }
@@ -69,21 +80,24 @@ public final class EmbeddedPythonEnvironment implements AutoCloseable {
   }
 
   /**
-   * The environment as JSON: {@code {"exec_type": "MULTI_THREAD", "python_exec": ...,
-   * "python_home": ... | null, "working_directory": ... | null, "paths": [...], "env": {...}}}.
+   * The environment as JSON: {@code {"exec_type": "MULTI_THREAD" | "PROCESS", "python_exec":
+   * ..., "python_home": ... | null, "working_directory": ... | null, "paths": [...], "env":
+   * {...}}}.
    */
   public String toJson() {
     return json;
   }
 
   /**
-   * A new handle onto the process's embedded CPython, started from this environment on first
-   * use, with globals of its own. The caller closes it; it does not depend on this
-   * environment, which may be closed first.
+   * A new interpreter handle with globals of its own. Thread mode: onto the process's embedded
+   * CPython, started from this environment on first use. Process mode: served by a new worker
+   * process, the environment's Python, started and ready when this returns. The caller closes
+   * it; it does not depend on this environment, which may be closed first.
    *
-   * @throws PyenvException EPYTHON when no libpython is found, CPython fails to start, or the
-   *     running CPython has another home or version than this environment needs; ESTATE once
-   *     this environment is closed
+   * @throws PyenvException EPYTHON in thread mode when no libpython is found, CPython fails to
+   *     start, or the running CPython has another home or version than this environment needs;
+   *     in process mode when the worker cannot be started or exits before it is ready (naming
+   *     the executable and what it printed); ESTATE once this environment is closed
    */
   public PythonInterpreter getInterpreter() {
     int ticket = handle.acquire();

@@ -85,6 +85,12 @@ final class Native {
   static native byte[] callBytesScratch(
       long interpreter, long scratch, long record, int length, int capacity);
 
+  /**
+   * pyenv_interpreter_call_batch (ABI 1.2): {@code callable} on each record, one result per
+   * record, in order. ERROR when the plugin is older than 1.2.
+   */
+  static native byte[][] callBatch(long interpreter, byte[] callable, byte[][] records);
+
   static native byte[] interpreterInfo(long interpreter);
 
   static native void closeInterpreter(long interpreter);

@@ -19,7 +19,9 @@ import java.util.Set;
  * called before anything else; the system property {@code pyenv.plugin}; or the installed
  * location: the directory of {@code libpyenv_jni.so}, then the jar's directory, then the
  * package's plugin directory relative to the jar ({@code ../../lib/pyenv} from {@code
- * share/java}), so a moved install tree works. The plugin's ABI must have major 1.
+ * share/java}), so a moved install tree works. The plugin's ABI must be 1.1 or a later 1.x;
+ * what a later minor added ({@link PythonInterpreter#callBatch}, 1.2) throws ERROR, naming the
+ * version it needs, when the plugin is older.
  *
  * <p>{@code libpyenv_jni.so} is found through {@code java.library.path} ({@code
  * System.loadLibrary("pyenv_jni")}), or else next to the jar or in the package's plugin

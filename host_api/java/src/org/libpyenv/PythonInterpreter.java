@@ -7,16 +7,37 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * A handle onto the process's embedded CPython, shaped like pemja's {@code PythonInterpreter}:
+ * A handle onto the Python of an environment, shaped like pemja's {@code PythonInterpreter}:
  * {@link #exec} runs statements in the handle's own globals, {@link #invoke} calls a function
- * with Java values, {@link #callJson} with JSON text, and {@link #callBytes} is the hot path
- * for records.
+ * with Java values, {@link #callJson} with JSON text, {@link #callBytes} is the hot path for
+ * records and {@link #callBatch} calls one function on many records at once.
+ *
+ * <p>Where Python runs is the environment's execution mode ({@code python.execution-mode},
+ * {@link PythonInterpreterConfig#getExecType()}); the calls, their results and their
+ * exceptions are the same in both, so a job switches modes in its configuration alone:
+ *
+ * <ul>
+ *   <li>{@code thread} ({@link PythonInterpreterConfig.ExecType#MULTI_THREAD}, the default):
+ *       the CPython embedded in the JVM's process, one for all handles, each handle with
+ *       globals of its own. Any Java thread may call any handle at any time, also several
+ *       threads one handle at once: each call takes the GIL on the calling thread (a
+ *       free-threaded Python runs them in parallel).
+ *   <li>{@code process} ({@link PythonInterpreterConfig.ExecType#PROCESS}): each handle is
+ *       served by a worker process of its own, the environment's own Python, so N handles on
+ *       N threads use N cores whatever the GIL, and any CPython the environment brings works.
+ *       Calls on one handle from several threads are allowed and serialised: the worker runs
+ *       one at a time. A worker that dies (a crash in an extension, {@code os.abort()},
+ *       {@code os._exit}, the OOM killer, {@code pyenv.process.call-timeout}) fails the call
+ *       in flight with a {@link PyenvException} of status {@link PyenvStatus#EPYTHON} naming
+ *       how it ended (e.g. SIGABRT) and its last lines on stderr; every later call on this
+ *       handle throws {@link PyenvStatus#ESTATE}. The JVM lives on, and a new handle from the
+ *       environment starts a new worker.
+ * </ul>
  *
  * <p>Callables are {@code "package.module:function"} (imported on first use) or a name bound
- * in this handle's globals. Any Java thread may call any handle at any time: each call takes
- * the GIL on the calling thread and no Java lock is held while Python runs. {@link #close()}
- * may come from any thread, also while calls run: they finish, later calls throw ESTATE, and
- * the handle is released after the last one.
+ * in this handle's globals. No Java lock is held while Python runs. {@link #close()} may come
+ * from any thread, also while calls run: they finish, later calls throw ESTATE, and the handle
+ * is released after the last one.
  */
 public final class PythonInterpreter implements AutoCloseable {
   private final NativeHandle handle;
@@ -163,10 +184,42 @@ public final class PythonInterpreter implements AutoCloseable {
   }
 
   /**
-   * What Python this handle runs: version, implementation, free-threaded or not, whether the
-   * GIL is enabled, prefix, executable and libpython path ({@code pyenv_interpreter_info}):
-   * the keys "version", "implementation", "free_threaded", "gil_enabled", "prefix",
-   * "executable" and "libpython".
+   * {@code callable} on each record, in order, as {@link #callBytes(String, byte[])} would, in
+   * one go: one round trip to the worker in process mode, one GIL acquisition in thread mode.
+   * The records are copied once, into native memory; the result has one array per record.
+   *
+   * @throws PyenvException EPYTHON when a record's call raises or returns neither bytes nor
+   *     str: the message names the record's index from 0 ("... raised an exception on record 1
+   *     of 3:") and has the traceback, and no result of the batch is returned; in process mode
+   *     also as {@link #callBytes} when the worker dies or times out. ERROR when the plugin is
+   *     older than ABI 1.2, naming the version it needs.
+   */
+  public byte[][] callBatch(String callable, byte[][] records) {
+    Objects.requireNonNull(records, "records");
+    for (int i = 0; i < records.length; ++i) {
+      final int index = i;
+      Objects.requireNonNull(records[i], () -> "records[" + index + "]");
+    }
+    byte[] name = name(callable);
+    int ticket = handle.acquire();
+    long interpreter = handle.address();
+    try {
+      return Native.callBatch(interpreter, name, records);
+    } finally {
+      handle.release(ticket);
+    }
+  }
+
+  /**
+   * What Python this handle runs ({@code pyenv_interpreter_info}), with the keys "version",
+   * "implementation", "free_threaded", "gil_enabled" (now), "prefix" and "executable"
+   * ({@code sys.prefix} and {@code sys.executable}), "libpython" (the shared libpython that
+   * runs it; null for a worker's statically linked Python), "execution_mode" ("thread" or
+   * "process") and "pid" (the process Python runs in: the JVM's in thread mode, the worker's in
+   * process mode). The last two come from a plugin of ABI 1.2.
+   *
+   * @throws PyenvException in process mode as a call does when the worker is gone (EPYTHON,
+   *     then ESTATE); it waits for a call in flight on this handle
    */
   @SuppressWarnings("unchecked")
   public Map<String, Object> info() {
@@ -187,8 +240,10 @@ public final class PythonInterpreter implements AutoCloseable {
   }
 
   /**
-   * Releases the handle (after the calls in progress); its environment's paths leave
-   * sys.path with the last handle. Closing again does nothing.
+   * Releases the handle (after the calls in progress). Thread mode: its environment's paths
+   * leave sys.path with the last handle. Process mode: the worker's input ends, and a worker
+   * still running 2 s later gets SIGTERM, then SIGKILL; it is gone when this returns. Closing
+   * again does nothing.
    */
   @Override
   public void close() {

@@ -9,9 +9,12 @@ import java.util.Objects;
  * directory. An immutable value.
  */
 public final class PythonInterpreterConfig {
-  /** How Python runs: in the host's threads, sharing one CPython. */
+  /** Where Python runs: {@code python.execution-mode}. */
   public enum ExecType {
-    MULTI_THREAD
+    /** {@code thread}, the default: in the host's threads, all handles sharing one CPython. */
+    MULTI_THREAD,
+    /** {@code process} (ABI 1.2): each interpreter handle in a worker process of its own. */
+    PROCESS
   }
 
   private final ExecType execType;
