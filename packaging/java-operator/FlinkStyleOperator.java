@@ -10,6 +10,7 @@ import java.util.concurrent.TimeUnit;
 import org.libpyenv.EmbeddedPythonEnvironment;
 import org.libpyenv.PythonEnvironmentManager;
 import org.libpyenv.PythonInterpreter;
+import org.libpyenv.PythonInterpreterConfig.ExecType;
 
 /**
  * A Flink-style Python operator on libpyenv, in plain Java: what a streaming runtime's
@@ -26,13 +27,22 @@ import org.libpyenv.PythonInterpreter;
  * restarted while subtask 1 goes on processing (the shared environment stays, subtask 1's
  * interpreter keeps working); records for subtask 0 wait in its queue, as a runtime replays
  * them from a checkpoint. Then the whole job fails and restarts: the environment is removed
- * and prepared again, while the process's CPython keeps running. Every output is checked
- * against a word count made in Java; the exit status says whether all went as described.
+ * and prepared again. Every output is checked against a word count made in Java; the exit
+ * status says whether all went as described.
+ *
+ * <p>The job's YAML chooses where Python runs ({@code python.execution-mode}), and this code is
+ * the same for both. {@code thread} (example.yaml): every interpreter is a handle onto the one
+ * CPython embedded in this JVM, which keeps running across failovers. {@code process}
+ * (process-mode.yaml): every interpreter is a worker process of its own, so the two subtasks
+ * use two cores whatever the GIL, a crash in the job's Python fails only that subtask's calls,
+ * and closing the interpreter ends its worker.
  *
  * <pre>
  * javac -cp /usr/share/java/pyenv.jar FlinkStyleOperator.java
  * java -cp /usr/share/java/pyenv.jar:. FlinkStyleOperator \
  *     /usr/share/pyenv/examples/example.yaml /usr/share/pyenv/examples/example/records.txt
+ * java -cp /usr/share/java/pyenv.jar:. FlinkStyleOperator \
+ *     /usr/share/pyenv/examples/process-mode.yaml /usr/share/pyenv/examples/example/records.txt
  * </pre>
  */
 public final class FlinkStyleOperator {
@@ -57,6 +67,16 @@ public final class FlinkStyleOperator {
       manager.open();
       environment = manager.createEnvironment();
       python = environment.getInterpreter();
+    }
+
+    /** Where the job's Python runs: in this JVM (MULTI_THREAD) or in workers (PROCESS). */
+    ExecType executionMode() {
+      return environment.getConfig().getExecType();
+    }
+
+    /** The process the interpreter's Python runs in: this JVM, or its worker. */
+    long pythonPid() {
+      return ((Number) python.info().get("pid")).longValue();
     }
 
     byte[] processElement(byte[] record) {
@@ -86,6 +106,8 @@ public final class FlinkStyleOperator {
     final Semaphore down = new Semaphore(0); // released when an attempt has closed
     final Semaphore restart = new Semaphore(0); // the runtime's go for the next attempt
     final List<String> environments = new ArrayList<>();
+    final List<Long> pythonPids = new ArrayList<>(); // per attempt
+    volatile ExecType executionMode;
     volatile long processed;
     volatile long wrong;
     volatile Throwable failure;
@@ -106,6 +128,8 @@ public final class FlinkStyleOperator {
         for (boolean more = true; more; ) {
           WordCountOperator operator = factory.create();
           operator.open();
+          executionMode = operator.executionMode();
+          pythonPids.add(operator.pythonPid());
           environments.add(operator.baseDirectory());
           opened.add(operator.baseDirectory());
           try {
@@ -177,6 +201,24 @@ public final class FlinkStyleOperator {
     return condition;
   }
 
+  // Thread mode: every attempt's interpreter ran in this JVM. Process mode: each ran in a worker
+  // of its own, and closing the interpreters ended them all.
+  private static boolean checkWherePythonRan(ExecType mode, List<Subtask> subtasks) {
+    long jvm = ProcessHandle.current().pid();
+    List<Long> pids = new ArrayList<>();
+    for (Subtask s : subtasks) pids.addAll(s.pythonPids);
+    if (mode == ExecType.MULTI_THREAD) {
+      return check(pids.stream().allMatch(pid -> pid == jvm),
+          "all " + pids.size() + " interpreters ran in this JVM's CPython (pid " + jvm + ")");
+    }
+    boolean own = pids.stream().distinct().count() == pids.size() && !pids.contains(jvm);
+    boolean gone = pids.stream()
+        .noneMatch(pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+    return check(own && gone,
+        "all " + pids.size() + " interpreters ran in worker processes of their own " + pids
+            + ", none left running");
+  }
+
   public static void main(String[] args) throws Exception {
     if (args.length < 2) {
       System.err.println("usage: FlinkStyleOperator JOB.yaml RECORDS.txt [TMP_DIR]");
@@ -192,6 +234,7 @@ public final class FlinkStyleOperator {
     zero.start();
     one.start();
     String shared = zero.awaitOpened();
+    System.out.println(jobId + ": Python runs in " + zero.executionMode + " mode");
     boolean ok = check(one.awaitOpened().equals(shared), "both subtasks share " + shared);
     emit(lines, 500, zero, one);
     zero.awaitProcessed(500);
@@ -210,7 +253,8 @@ public final class FlinkStyleOperator {
     zero.awaitProcessed(1000);
 
     // Failover 2: the whole job. The last close removes the environment; the restart makes a
-    // new one, and the process's CPython serves the new interpreters.
+    // new one. In thread mode the JVM's CPython serves the new interpreters; in process mode
+    // each gets a new worker.
     zero.input.add(FAIL);
     one.input.add(FAIL);
     zero.awaitDown();
@@ -236,6 +280,7 @@ public final class FlinkStyleOperator {
               + s.environments.size() + " attempts");
     }
     ok &= check(!Files.exists(Path.of(fresh)), "the end of the job removed " + fresh);
+    ok &= checkWherePythonRan(zero.executionMode, List.of(zero, one));
     System.out.println(ok ? "OK" : "FAILED");
     System.exit(ok ? 0 : 1);
   }
