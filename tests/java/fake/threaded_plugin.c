@@ -3,14 +3,22 @@
  * of its own, as the contract allows ("any thread that is inside a pyenv_ call"): the real
  * plugin happens to call them from the opening thread only, so this is what shows that the
  * JNI layer attaches and detaches foreign threads and keeps their exceptions out of C.
- * Everything else is a minimal, working ABI 1.0.
+ * Everything else is a minimal, working ABI of this header's version, whose interpreter
+ * handles echo their records (call_bytes, call_batch). Built with FAKE_ABI_MINOR=1 it is a
+ * plugin of ABI 1.1, without pyenv_interpreter_call_batch: an older plugin, whose host must
+ * refuse the later call by name and version, not crash on it.
  */
 #include <pthread.h>
 #include <pyenv/pyenv.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FAKE_EXPORT __attribute__((visibility("default")))
+
+#ifndef FAKE_ABI_MINOR
+#define FAKE_ABI_MINOR PYENV_ABI_VERSION_MINOR
+#endif
 
 enum { kThreads = 4, kLines = 50 };
 
@@ -26,6 +34,10 @@ struct pyenv_environment {
   int unused;
 };
 
+struct pyenv_interpreter {
+  int unused;
+};
+
 static _Thread_local const char *t_last_error = "no error";
 
 static pyenv_status fail(pyenv_status status, const char *message) {
@@ -33,7 +45,9 @@ static pyenv_status fail(pyenv_status status, const char *message) {
   return status;
 }
 
-FAKE_EXPORT uint32_t pyenv_abi_version(void) { return PYENV_ABI_VERSION; }
+FAKE_EXPORT uint32_t pyenv_abi_version(void) {
+  return ((uint32_t)PYENV_ABI_VERSION_MAJOR << 16) | FAKE_ABI_MINOR;
+}
 FAKE_EXPORT const char *pyenv_version(void) { return "0.0.0-threaded-fake"; }
 FAKE_EXPORT const char *pyenv_last_error(void) { return t_last_error; }
 
@@ -149,14 +163,16 @@ FAKE_EXPORT void pyenv_environment_free(pyenv_environment **e) {
 }
 FAKE_EXPORT pyenv_status pyenv_environment_get_interpreter(const pyenv_environment *e,
                                                            pyenv_interpreter **out) {
-  (void)e;
-  if (out) *out = NULL;
-  return fail(PYENV_EPYTHON, "fake: no Python here");
+  if (out == NULL) return fail(PYENV_EINVAL, "fake: NULL out");
+  *out = NULL;
+  if (e == NULL) return fail(PYENV_EINVAL, "fake: NULL environment");
+  *out = calloc(1, sizeof **out);
+  return *out ? PYENV_OK : fail(PYENV_ENOMEM, "out of memory");
 }
 FAKE_EXPORT pyenv_status pyenv_interpreter_exec(pyenv_interpreter *i, const char *code) {
   (void)i;
   (void)code;
-  return fail(PYENV_EINVAL, "fake: no interpreter");
+  return fail(PYENV_EPYTHON, "fake: no Python here");
 }
 FAKE_EXPORT pyenv_status pyenv_interpreter_call_json(pyenv_interpreter *i, const char *callable,
                                                      const char *args, char **out) {
@@ -164,26 +180,58 @@ FAKE_EXPORT pyenv_status pyenv_interpreter_call_json(pyenv_interpreter *i, const
   (void)callable;
   (void)args;
   if (out) *out = NULL;
-  return fail(PYENV_EINVAL, "fake: no interpreter");
+  return fail(PYENV_EPYTHON, "fake: no Python here");
 }
 FAKE_EXPORT pyenv_status pyenv_interpreter_call_bytes(pyenv_interpreter *i, const char *callable,
                                                       const void *data, size_t size, void **out,
                                                       size_t *out_size) {
-  (void)i;
-  (void)callable;
-  (void)data;
-  (void)size;
   if (out) *out = NULL;
   if (out_size) *out_size = 0;
-  return fail(PYENV_EINVAL, "fake: no interpreter");
+  if (i == NULL || callable == NULL || out == NULL || out_size == NULL || (size && !data)) {
+    return fail(PYENV_EINVAL, "fake: NULL argument");
+  }
+  char *copy = malloc(size > 0 ? size : 1);
+  if (copy == NULL) return fail(PYENV_ENOMEM, "out of memory");
+  if (size > 0) memcpy(copy, data, size);
+  *out = copy;
+  *out_size = size;
+  return PYENV_OK;
 }
 FAKE_EXPORT void pyenv_free(void *p) { free(p); }
 FAKE_EXPORT void pyenv_interpreter_close(pyenv_interpreter **i) {
-  if (i) *i = NULL;
+  if (i) {
+    free(*i);
+    *i = NULL;
+  }
 }
 
 FAKE_EXPORT pyenv_status pyenv_interpreter_info(pyenv_interpreter *i, char **out_json) {
   (void)i;
   if (out_json) *out_json = NULL;
-  return PYENV_EPYTHON;
+  return fail(PYENV_EPYTHON, "fake: no Python here");
 }
+
+#if FAKE_ABI_MINOR >= 2
+/* The records echoed, in one allocation: the table, then the bytes, as the contract says. */
+FAKE_EXPORT pyenv_status pyenv_interpreter_call_batch(pyenv_interpreter *i, const char *callable,
+                                                      const pyenv_record *records, size_t count,
+                                                      pyenv_record **out_results) {
+  if (out_results) *out_results = NULL;
+  if (i == NULL || callable == NULL || out_results == NULL || (count && !records)) {
+    return fail(PYENV_EINVAL, "fake: NULL argument");
+  }
+  size_t total = 0;
+  for (size_t r = 0; r < count; ++r) total += records[r].size;
+  pyenv_record *out = malloc(count * sizeof *out + total + 1);
+  if (out == NULL) return fail(PYENV_ENOMEM, "out of memory");
+  char *bytes = (char *)(out + count);
+  for (size_t r = 0; r < count; ++r) {
+    if (records[r].size > 0) memcpy(bytes, records[r].data, records[r].size);
+    out[r].data = bytes;
+    out[r].size = records[r].size;
+    bytes += records[r].size;
+  }
+  *out_results = out;
+  return PYENV_OK;
+}
+#endif
