@@ -20,14 +20,16 @@ The host numbers its requests; each reply carries the sequence of its request.
     EXEC        1                          code (UTF-8)
     CALL_JSON   2                          u32 n | callable (n bytes) | arguments (JSON)
     CALL_BYTES  3                          u32 n | callable | the record
-    CALL_BATCH  4                          u32 n | callable | u64 count | count * (u64 size | bytes)
+    CALL_BATCH  4                          u32 n | callable | u64 count | count * u64 size |
+                                           the records, one after the other
     INFO        5                          (empty)
 
     worker -> host
     READY      64  sequence 0, once        the Python version ("3.11.2")
     RESULT     65                          EXEC: (empty); CALL_JSON: JSON text; CALL_BYTES: the
-                                           bytes; CALL_BATCH: count * (u64 size | bytes); INFO:
-                                           NUL-separated fields (info_fields)
+                                           bytes; CALL_BATCH: count * u64 size | the results, one
+                                           after the other; INFO: NUL-separated fields
+                                           (info_fields)
     ERROR      66                          i32 status | message (UTF-8), as thread mode words it
 
 Results and messages are those of thread mode (python/interpreter.cpp), word for word, so that
@@ -36,10 +38,14 @@ the worker exits. Nothing but this loop writes to the channel.
 """
 
 import os
+import struct
 import sys
 
 CHANNEL = 3
-HEADER_SIZE = 16
+HEADER = struct.Struct('<QiI')
+HEADER_SIZE = HEADER.size
+U32 = struct.Struct('<I')
+U64 = struct.Struct('<Q')
 
 EXEC, CALL_JSON, CALL_BYTES, CALL_BATCH, INFO = 1, 2, 3, 4, 5
 READY, RESULT, ERROR = 64, 65, 66
@@ -110,9 +116,7 @@ class Channel:
                     raise ProtocolError('the channel closed inside a frame header')
                 return None
             data += chunk
-        length = int.from_bytes(data[0:8], 'little')
-        kind = int.from_bytes(data[8:12], 'little', signed=True)
-        sequence = int.from_bytes(data[12:16], 'little')
+        length, kind, sequence = HEADER.unpack_from(data)
         end = HEADER_SIZE + length
         if len(data) < end:
             parts = [data]
@@ -124,51 +128,54 @@ class Channel:
                 parts.append(chunk)
                 have += len(chunk)
             data = b''.join(parts)
-        self.pending = data[end:]
+        if len(data) == end:
+            self.pending = b''
+        else:
+            self.pending = data[end:]
         return kind, sequence, data[HEADER_SIZE:end]
 
-    def send(self, kind, sequence, *parts):
-        length = 0
-        for part in parts:
-            length += len(part)
-        header = (length.to_bytes(8, 'little') + kind.to_bytes(4, 'little', signed=True) +
-                  sequence.to_bytes(4, 'little'))
-        if length < READ_SIZE:
-            self.write_all(header + b''.join(parts))
+    def send(self, kind, sequence, payload):
+        header = HEADER.pack(len(payload), kind, sequence)
+        if len(payload) < READ_SIZE:
+            self.write_all(header + payload)
         else:
             self.write_all(header)
-            for part in parts:
-                self.write_all(part)
+            self.write_all(payload)
 
     def write_all(self, data):
-        view = memoryview(data)
+        written = os.write(self.fd, data)
+        if written == len(data):
+            return
+        view = memoryview(data)[written:]
         while view:
             written = os.write(self.fd, view)
             view = view[written:]
 
 
 def split_call(payload):
-    """(callable name, the rest) of a call's payload."""
-    n = int.from_bytes(payload[0:4], 'little')
+    """(callable name as bytes, the rest) of a call's payload."""
+    n = U32.unpack_from(payload)[0]
     if 4 + n > len(payload):
         raise ProtocolError('a call names a callable of %d bytes in a payload of %d' %
                             (n, len(payload)))
-    return payload[4:4 + n].decode('utf-8', 'surrogateescape'), payload[4 + n:]
+    return payload[4:4 + n], payload[4 + n:]
 
 
 def split_records(data):
     """The records of a CALL_BATCH, after its callable."""
-    count = int.from_bytes(data[0:8], 'little')
+    count = U64.unpack_from(data)[0]
+    start = 8 + 8 * count
+    if start > len(data):
+        raise ProtocolError('a batch of %d records in a frame of %d bytes' % (count, len(data)))
+    sizes = struct.unpack_from('<%dQ' % count, data, 8)
     records = []
-    at = 8
-    view = memoryview(data)
-    for _ in range(count):
-        size = int.from_bytes(view[at:at + 8], 'little')
-        at += 8
-        if at + size > len(data):
-            raise ProtocolError('a batch record of %d bytes runs past its frame' % size)
-        records.append(view[at:at + size].tobytes())
-        at += size
+    append = records.append
+    for size in sizes:
+        end = start + size
+        append(data[start:end])
+        start = end
+    if start != len(data):
+        raise ProtocolError('a batch whose records fill %d of %d bytes' % (start, len(data)))
     return records
 
 
@@ -180,13 +187,15 @@ class Handle:
         import builtins
         self.builtins = builtins
         self.globals = {'__builtins__': builtins, '__name__': '__main__'}
-        self.functions = {}  # "module:function" -> the function, looked up once
+        self.functions = {}  # b"module:function" -> the function, looked up once
         self.json = None
 
-    def resolve(self, name):
-        function = self.functions.get(name)
+    def resolve(self, raw):
+        """The callable `raw` (UTF-8) names, and its name as text."""
+        function = self.functions.get(raw)
         if function is not None:
             return function
+        name = raw.decode('utf-8', 'surrogateescape')
         colon = name.find(':')
         if colon < 0:
             if not name:
@@ -220,7 +229,7 @@ class Handle:
         if not callable(target):
             raise Failure(EPYTHON, 'python: ' + quote(name) + ' is not callable (it is a ' +
                           type(target).__name__ + ')')
-        self.functions[name] = target
+        self.functions[raw] = target
         return target
 
     def exec(self, payload):
@@ -242,9 +251,10 @@ class Handle:
         return self.json
 
     def call_json(self, payload):
-        name, arguments = split_call(payload)
+        raw, arguments = split_call(payload)
+        name = raw.decode('utf-8', 'surrogateescape')
         json = self.json_module()
-        function = self.resolve(name)
+        function = self.resolve(raw)
         if arguments:
             try:
                 text = arguments.decode('utf-8')
@@ -275,38 +285,45 @@ class Handle:
         return text.encode('utf-8', 'surrogatepass')
 
     def call_bytes(self, payload):
-        name, record = split_call(payload)
-        function = self.resolve(name)
+        raw, record = split_call(payload)
+        function = self.resolve(raw)
         try:
             result = function(record)
         except BaseException as e:
-            raise python_failure('python: ' + quote(name) + ' raised an exception', e)
-        return result_bytes(name, result)
+            raise python_failure('python: ' + quote(raw.decode('utf-8', 'surrogateescape')) +
+                                 ' raised an exception', e)
+        if type(result) is bytes:
+            return result
+        return result_bytes(raw, result)
 
     def call_batch(self, payload):
-        name, data = split_call(payload)
+        raw, data = split_call(payload)
         records = split_records(data)
-        function = self.resolve(name)
-        count = len(records)
+        function = self.resolve(raw)
         out = []
-        for index, record in enumerate(records):
-            try:
+        append = out.append
+        try:
+            for record in records:
                 result = function(record)
-            except BaseException as e:
-                raise python_failure('python: ' + quote(name) + ' raised an exception on record ' +
-                                     str(index) + ' of ' + str(count), e)
-            data = result_bytes(name, result)
-            out.append(len(data).to_bytes(8, 'little'))
-            out.append(data)
-        return b''.join(out)
+                append(result if type(result) is bytes else result_bytes(raw, result))
+        except Failure:
+            raise
+        except BaseException as e:
+            raise python_failure('python: ' + quote(raw.decode('utf-8', 'surrogateescape')) +
+                                 ' raised an exception on record ' + str(len(out)) + ' of ' +
+                                 str(len(records)), e)
+        sizes = struct.pack('<%dQ' % len(out), *map(len, out))
+        return sizes + b''.join(out)
 
     def info(self, payload):
         return info_fields()
 
 
-def result_bytes(name, result):
+def result_bytes(raw, result):
+    """A call_bytes result as bytes (`raw`: the callable's name, for messages)."""
+    name = raw.decode('utf-8', 'surrogateescape')
     if isinstance(result, bytes):
-        return result
+        return bytes(result)
     if isinstance(result, str):
         try:
             return result.encode('utf-8')
@@ -391,7 +408,7 @@ def serve(channel, handle):
         try:
             result = request(payload)
         except Failure as f:
-            channel.send(ERROR, sequence, f.status.to_bytes(4, 'little', signed=True),
+            channel.send(ERROR, sequence, f.status.to_bytes(4, 'little', signed=True) +
                          f.message.encode('utf-8', 'surrogateescape'))
             continue
         channel.send(RESULT, sequence, result)

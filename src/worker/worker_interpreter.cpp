@@ -270,44 +270,50 @@ Buffer WorkerInterpreter::call_bytes(std::string_view callable, const void *data
 Buffer WorkerInterpreter::call_batch(std::string_view callable, const Record *records,
                                      size_t count) {
   if (records == nullptr && count > 0) fail(Status::kInvalid, "python: call_batch: NULL records");
+  // u32 n | callable | u64 count | count * u64 size | the records, one after the other.
   const std::string length = u32_bytes(static_cast<uint32_t>(callable.size()));
   const std::string count_bytes = u64_bytes(count);
   std::vector<uint64_t> sizes(count);
   std::vector<std::string_view> parts;
-  parts.reserve(3 + 2 * count);
-  parts.insert(parts.end(), {length, callable, count_bytes});
+  parts.reserve(4 + count);
   for (size_t i = 0; i < count; ++i) {
     if (records[i].data == nullptr && records[i].size > 0) {
       fail(Status::kInvalid, "python: call_batch: record " + std::to_string(i) + " has NULL data");
     }
     sizes[i] = records[i].size;
-    parts.emplace_back(reinterpret_cast<const char *>(&sizes[i]), sizeof(uint64_t));
-    parts.emplace_back(static_cast<const char *>(records[i].data), records[i].size);
+  }
+  parts.insert(parts.end(), {length, callable, count_bytes,
+                             std::string_view(reinterpret_cast<const char *>(sizes.data()),
+                                              count * sizeof(uint64_t))});
+  for (size_t i = 0; i < count; ++i) {
+    if (records[i].size > 0) {
+      parts.emplace_back(static_cast<const char *>(records[i].data), records[i].size);
+    }
   }
   Buffer reply = request(Kind::kCallBatch, parts, quote(callable));
 
-  // count * (u64 size | bytes), laid out again as the Records and their bytes.
+  // count * u64 size | the results: laid out again as count Records, then their bytes.
   const std::string_view in = reply.view();
-  if (in.size() < 8 * count) {
-    fail(Status::kPython, "python: " + quote(callable) + ": the worker's batch reply is short");
+  const size_t table = count * sizeof(uint64_t);
+  uint64_t total = 0;
+  bool sound = in.size() >= table;
+  for (size_t i = 0; sound && i < count; ++i) {
+    const uint64_t size = read_u64(in.data() + 8 * i);
+    sound = size <= in.size() - table - total;
+    total += sound ? size : 0;
   }
-  const size_t table = count * sizeof(Record);
-  const size_t data_bytes = in.size() - 8 * count;
-  Buffer out = Buffer::allocate(table + data_bytes, "a batch's results");
+  if (!sound || total != in.size() - table) {
+    fail(Status::kPython, "python: " + quote(callable) + ": the worker's reply to a batch of " +
+                              std::to_string(count) + " records is broken");
+  }
+  Buffer out = Buffer::allocate(count * sizeof(Record) + total, "a batch's results");
   auto *results = reinterpret_cast<Record *>(out.data());
-  char *data = out.data() + table;
-  size_t at = 0;
+  char *data = out.data() + count * sizeof(Record);
+  if (total > 0) std::memcpy(data, in.data() + table, total);
   for (size_t i = 0; i < count; ++i) {
-    const uint64_t size = at + 8 <= in.size() ? read_u64(in.data() + at) : UINT64_MAX;
-    at += 8;
-    if (size > in.size() - std::min(at, in.size())) {
-      fail(Status::kPython, "python: " + quote(callable) + ": the worker's batch reply is broken"
-                                " at record " + std::to_string(i));
-    }
-    std::memcpy(data, in.data() + at, size);
-    results[i] = Record{data, static_cast<size_t>(size)};
+    const size_t size = read_u64(in.data() + 8 * i);
+    results[i] = Record{data, size};
     data += size;
-    at += size;
   }
   return out;
 }
