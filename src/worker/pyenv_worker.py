@@ -58,7 +58,7 @@ SUPPORTED = ((3, 9), (3, 15))
 # Reads of small frames take what is there, up to this, in one system call.
 READ_SIZE = 1 << 16
 
-# This file's name in tracebacks; its own frames are left out of the job's tracebacks.
+# The name the bootstrap compiles this file under.
 WORKER_FILE = '<pyenv_worker>'
 
 
@@ -82,8 +82,10 @@ def quote(text):
 def format_exception(error):
     """The traceback of `error` as thread mode shows it: the job's frames only."""
     import traceback
+    # This file's frames, whatever name it was compiled under, are not the job's.
+    own = format_exception.__code__.co_filename
     tb = error.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == WORKER_FILE:
+    while tb is not None and tb.tb_frame.f_code.co_filename == own:
         tb = tb.tb_next
     return ''.join(traceback.format_exception(type(error), error, tb)).rstrip('\n')
 

@@ -361,6 +361,43 @@ TEST_F(Workers, AWorkerThatCannotStartNamesItsExecutableAndWhatItPrinted) {
   }
 }
 
+// Whatever Pythons the machine has besides the matrix (the pyenv version manager's builds,
+// which link libpython statically): 3.9 to 3.15 run, others are refused naming the range.
+TEST_F(Workers, AnyCPythonThatRunsFromPyenvsBuilds) {
+  const fs::path versions = "/root/.pyenv/versions";
+  std::error_code ec;
+  if (!fs::is_directory(versions, ec)) GTEST_SKIP() << "no " << versions << " here";
+  size_t tried = 0;
+  for (const auto &entry : fs::directory_iterator(versions)) {
+    const std::string version = entry.path().filename();
+    const fs::path python = entry.path() / "bin" / "python";
+    int major = 0, minor = 0;
+    if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2 || !fs::exists(python)) continue;
+    pyenv::host::Options options;
+    options.job_id = "pyenv-" + version;
+    options.tmp_dirs = {tmp_.path().string()};
+    options.config_yaml = "python.execution-mode: process\npython.executable: " + python.string();
+    pyenv::host::Manager manager = plugin().create(options);
+    manager.open();
+    pyenv::host::Environment env = manager.create_environment();
+    ++tried;
+    if (major == 3 && minor >= 9 && minor <= 15) {
+      Interpreter interp = env.interpreter();
+      EXPECT_EQ(interp.call_json("platform:python_version"), "\"" + version + "\"");
+      EXPECT_EQ(interp.call_bytes("builtins:bytes.upper", "ok", 2), "OK");
+    } else {
+      auto [status, message] = failure([&] { env.interpreter(); });
+      EXPECT_EQ(status, PYENV_EPYTHON) << version;
+      EXPECT_NE(message.find(python.string()), std::string::npos) << message;
+      if (major == 3) {
+        EXPECT_NE(message.find("outside the supported range 3.9 to 3.15"), std::string::npos)
+            << message;
+      }
+    }
+  }
+  if (tried == 0) GTEST_SKIP() << "no Python in " << versions;
+}
+
 // How many processes have this one as their parent.
 size_t children() {
   size_t n = 0;
