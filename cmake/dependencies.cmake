@@ -10,6 +10,7 @@
 #   pyenv_dependency(<what> <Debian package> FIND_PACKAGE <find_package arguments>...
 #                    [TARGET <imported target that find_package must define>])
 #   pyenv_dependency(<what> <Debian package> PKG_CONFIG <prefix> <module>)
+#   pyenv_dependency(<what> <Debian package> TARGET <target an earlier find defines>)
 
 set(_pyenv_found "")
 set(_pyenv_missing "")
@@ -21,9 +22,10 @@ endif()
 # A macro, so that find_package's variables (LibArchive_LIBRARIES, ...) are the caller's.
 macro(pyenv_dependency what package)
   cmake_parse_arguments(_pyenv_dep "" "TARGET" "FIND_PACKAGE;PKG_CONFIG" ${ARGN})
-  set(_pyenv_dep_found FALSE)
+  set(_pyenv_dep_found TRUE)
   set(_pyenv_dep_note "")
   if(_pyenv_dep_PKG_CONFIG)
+    set(_pyenv_dep_found FALSE)
     if(PKG_CONFIG_FOUND)
       list(GET _pyenv_dep_PKG_CONFIG 0 _pyenv_dep_prefix)
       list(GET _pyenv_dep_PKG_CONFIG 1 _pyenv_dep_module)
@@ -32,12 +34,12 @@ macro(pyenv_dependency what package)
     else()
       set(_pyenv_dep_note " (not looked for without pkg-config)")
     endif()
-  else()
+  elseif(_pyenv_dep_FIND_PACKAGE)
     find_package(${_pyenv_dep_FIND_PACKAGE} QUIET)
     list(GET _pyenv_dep_FIND_PACKAGE 0 _pyenv_dep_name)
     string(TOUPPER "${_pyenv_dep_name}" _pyenv_dep_upper)
-    if(${_pyenv_dep_name}_FOUND OR ${_pyenv_dep_upper}_FOUND)
-      set(_pyenv_dep_found TRUE)
+    if(NOT ${_pyenv_dep_name}_FOUND AND NOT ${_pyenv_dep_upper}_FOUND)
+      set(_pyenv_dep_found FALSE)
     endif()
   endif()
   if(_pyenv_dep_found AND _pyenv_dep_TARGET AND NOT TARGET ${_pyenv_dep_TARGET})
@@ -68,7 +70,7 @@ if(PYENV_BUILD_TESTS)
   pyenv_dependency(GoogleTest libgtest-dev FIND_PACKAGE GTest TARGET GTest::gtest_main)
   # Debian's libgtest-dev does not bring GoogleMock: GTestConfig defines GTest::gmock only
   # when libgmock-dev is installed.
-  pyenv_dependency(GoogleMock libgmock-dev FIND_PACKAGE GTest TARGET GTest::gmock)
+  pyenv_dependency(GoogleMock libgmock-dev TARGET GTest::gmock)
   # libzip writes the tests' zips; the plugin reads zips itself (archive/zip_reader.cpp).
   # Debian's libzip CMake package insists on the zipcmp tools being installed; pkg-config
   # needs only the library.
