@@ -195,6 +195,19 @@ void set_requirements(Config &c, const Value &v) {
   c.requirements = std::move(r);
 }
 
+// A duration longer than zero; `examples` for the message ("30s or 10min").
+std::chrono::milliseconds positive_duration(const Value &v, const char *examples) {
+  std::chrono::milliseconds out{};
+  try {
+    out = parse_duration(trim(scalar(v)));
+  } catch (const std::invalid_argument &) {
+    bad_value(v, std::string("expected a duration such as ") + examples + ", got \"" + scalar(v) +
+                     "\"");
+  }
+  if (out.count() <= 0) bad_value(v, "must be longer than zero");
+  return out;
+}
+
 struct KeySpec {
   const char *key;
   void (*set)(Config &, const Value &);
@@ -241,25 +254,11 @@ const KeySpec kKeys[] = {
        c.extract_threads = static_cast<unsigned>(integer(v, 0, 256));
      }},
     {"pyenv.pip.timeout",
-     [](Config &c, const Value &v) {
-       try {
-         c.pip_timeout = parse_duration(trim(scalar(v)));
-       } catch (const std::invalid_argument &) {
-         bad_value(v, "expected a duration such as 30s or 10min, got \"" + scalar(v) + "\"");
-       }
-       if (c.pip_timeout.count() <= 0) bad_value(v, "must be longer than zero");
-     }},
+     [](Config &c, const Value &v) { c.pip_timeout = positive_duration(v, "30s or 10min"); }},
     {"pyenv.pip.attempts",
      [](Config &c, const Value &v) { c.pip_attempts = static_cast<unsigned>(integer(v, 1, 100)); }},
     {"pyenv.process.call-timeout",
-     [](Config &c, const Value &v) {
-       try {
-         c.call_timeout = parse_duration(trim(scalar(v)));
-       } catch (const std::invalid_argument &) {
-         bad_value(v, "expected a duration such as 500ms or 30s, got \"" + scalar(v) + "\"");
-       }
-       if (c.call_timeout->count() <= 0) bad_value(v, "must be longer than zero");
-     }},
+     [](Config &c, const Value &v) { c.call_timeout = positive_duration(v, "500ms or 30s"); }},
 };
 
 const KeySpec *find_key(const std::string &key) {

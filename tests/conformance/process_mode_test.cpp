@@ -50,16 +50,6 @@ class ProcessMode : public ConformanceTest {
     return managers_.back().create_environment();
   }
 
-  template <class Call>
-  static std::pair<int, std::string> failure(Call &&call) {
-    try {
-      call();
-    } catch (const Error &e) {
-      return {e.status(), e.what()};
-    }
-    ADD_FAILURE() << "the call succeeded";
-    return {PYENV_OK, ""};
-  }
 
   std::vector<pyenv::host::Manager> managers_;
 };
@@ -104,7 +94,7 @@ TEST_F(ProcessMode, P3_SameAnswersInBothModes) {
     a.exec_then_call = interp.call_json("plus");
     a.json = interp.call_json("json:dumps", R"([[1, 2, {"a": null}]])");
     a.bytes = interp.call_bytes("p:upper", "abc", 3);
-    auto [status, message] = failure([&] { interp.call_bytes("p:boom", "x", 1); });
+    auto [status, message] = failure_of([&] { interp.call_bytes("p:boom", "x", 1); });
     a.raised_status = std::to_string(status);
     a.raised_last_line = message.substr(message.rfind('\n') + 1);
     // Everything info says of the Python itself (its pid and mode are where it runs).
@@ -130,10 +120,10 @@ TEST_F(ProcessMode, P3_SameAnswersInBothModes) {
 TEST_F(ProcessMode, P5_AWorkerDies) {
   pyenv::host::Environment env = environment("process");
   Interpreter interp = env.interpreter();
-  auto [status, message] = failure([&] { interp.call_bytes("p:abort", "", 0); });
+  auto [status, message] = failure_of([&] { interp.call_bytes("p:abort", "", 0); });
   EXPECT_EQ(status, PYENV_EPYTHON);
   EXPECT_NE(message.find("SIGABRT"), std::string::npos) << message;
-  auto [next, why] = failure([&] { interp.call_bytes("p:upper", "a", 1); });
+  auto [next, why] = failure_of([&] { interp.call_bytes("p:upper", "a", 1); });
   EXPECT_EQ(next, PYENV_ESTATE) << why;
   Interpreter fresh = env.interpreter();
   EXPECT_EQ(fresh.call_bytes("p:upper", "a", 1), "A");
@@ -144,7 +134,7 @@ TEST_F(ProcessMode, P6_Timeout) {
   Interpreter interp = env.interpreter();
   const pid_t pid = static_cast<pid_t>(std::stol(interp.call_json("p:pid")));
   const auto start = Clock::now();
-  auto [status, message] = failure([&] { interp.call_bytes("p:sleep", "", 0); });
+  auto [status, message] = failure_of([&] { interp.call_bytes("p:sleep", "", 0); });
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
   EXPECT_EQ(status, PYENV_EPYTHON);
   EXPECT_NE(message.find("\"p:sleep\""), std::string::npos) << message;
@@ -159,11 +149,11 @@ TEST_F(ProcessMode, P7_Batch) {
     const std::vector<std::string> out =
         interp.call_batch("p:upper", {"a", "", std::string(1 << 20, 'c')});
     EXPECT_EQ(out, (std::vector<std::string>{"A", "", std::string(1 << 20, 'C')})) << mode;
-    auto [status, message] = failure([&] { interp.call_batch("p:boom", {"a", "b"}); });
+    auto [status, message] = failure_of([&] { interp.call_batch("p:boom", {"a", "b"}); });
     EXPECT_EQ(status, PYENV_EPYTHON) << mode;
     EXPECT_NE(message.find("on record 0 of 2"), std::string::npos) << message;
     interp.exec("def second(r):\n    if r == b'2':\n        raise ValueError(r)\n    return r\n");
-    auto [status2, message2] = failure([&] { interp.call_batch("second", {"1", "2", "3"}); });
+    auto [status2, message2] = failure_of([&] { interp.call_batch("second", {"1", "2", "3"}); });
     EXPECT_EQ(status2, PYENV_EPYTHON) << mode;
     EXPECT_NE(message2.find("on record 1 of 3"), std::string::npos) << message2;
   }

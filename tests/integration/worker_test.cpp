@@ -120,21 +120,10 @@ class Workers : public ::testing::Test {
     return static_cast<pid_t>(std::stol(interp.call_json("os:getpid")));
   }
 
-  // A call that must fail: its status and message.
-  template <class Call>
-  static std::pair<int, std::string> failure(Call &&call) {
-    try {
-      call();
-    } catch (const Error &e) {
-      return {e.status(), e.what()};
-    }
-    ADD_FAILURE() << "the call succeeded";
-    return {PYENV_OK, ""};
-  }
 
   // After a worker died: later calls are ESTATE, and a new handle answers.
   void expect_dead_then_replaced(Interpreter &dead, pid_t pid) {
-    auto [status, message] = failure([&] { dead.call_bytes("job:upper", "x", 1); });
+    auto [status, message] = failure_of([&] { dead.call_bytes("job:upper", "x", 1); });
     EXPECT_EQ(status, PYENV_ESTATE) << message;
     EXPECT_NE(message.find("pid " + std::to_string(pid)), std::string::npos) << message;
     EXPECT_NE(message.find("open a new interpreter"), std::string::npos) << message;
@@ -164,7 +153,7 @@ TEST_P(WorkerCrashes, FailTheCallNamingHowAndLeaveTheHostAlone) {
   const Crash &crash = GetParam();
   Interpreter interp = env_->interpreter();
   const pid_t pid = pid_of(interp);
-  auto [status, message] = failure([&] { interp.call_bytes(crash.function, "", 0); });
+  auto [status, message] = failure_of([&] { interp.call_bytes(crash.function, "", 0); });
   EXPECT_EQ(status, PYENV_EPYTHON) << message;
   EXPECT_NE(message.find(crash.ended), std::string::npos) << message;
   EXPECT_NE(message.find(crash.function), std::string::npos) << message;
@@ -191,7 +180,7 @@ TEST_F(Workers, AWorkerKilledFromOutsideDuringACall) {
     std::this_thread::sleep_for(milliseconds(300));
     ::kill(pid, SIGKILL);
   });
-  auto [status, message] = failure([&] { interp.call_bytes("job:sleep", "30", 2); });
+  auto [status, message] = failure_of([&] { interp.call_bytes("job:sleep", "30", 2); });
   killer.join();
   EXPECT_EQ(status, PYENV_EPYTHON) << message;
   EXPECT_NE(message.find("killed by signal 9 (SIGKILL"), std::string::npos) << message;
@@ -203,7 +192,7 @@ TEST_F(Workers, AWorkerKilledBetweenCalls) {
   const pid_t pid = pid_of(interp);
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   ASSERT_TRUE(wait_gone(pid));
-  auto [status, message] = failure([&] { interp.call_bytes("job:upper", "x", 1); });
+  auto [status, message] = failure_of([&] { interp.call_bytes("job:upper", "x", 1); });
   EXPECT_EQ(status, PYENV_EPYTHON) << message;
   EXPECT_NE(message.find("SIGKILL"), std::string::npos) << message;
   expect_dead_then_replaced(interp, pid);
@@ -218,7 +207,7 @@ TEST_F(Workers, ACallPastItsTimeoutKillsTheWorkerShowingWhereItWas) {
     Interpreter stuck = env_->interpreter();
     const pid_t stuck_pid = pid_of(stuck);
     const auto start = Clock::now();
-    auto [status, message] = failure([&] { stuck.call_bytes(function, "5", 1); });
+    auto [status, message] = failure_of([&] { stuck.call_bytes(function, "5", 1); });
     const auto took = Clock::now() - start;
     EXPECT_EQ(status, PYENV_EPYTHON) << message;
     EXPECT_LT(took, std::chrono::seconds(2)) << message;
@@ -230,7 +219,7 @@ TEST_F(Workers, ACallPastItsTimeoutKillsTheWorkerShowingWhereItWas) {
     // The stack faulthandler printed on SIGUSR1 names the stuck function.
     EXPECT_NE(message.find(std::string("in ") + (function + 4)), std::string::npos) << message;
     EXPECT_TRUE(wait_gone(stuck_pid)) << "the worker is gone";
-    auto [again, why] = failure([&] { stuck.call_bytes("job:upper", "x", 1); });
+    auto [again, why] = failure_of([&] { stuck.call_bytes("job:upper", "x", 1); });
     EXPECT_EQ(again, PYENV_ESTATE) << why;
     EXPECT_NE(why.find("timed out"), std::string::npos) << why;
   }
@@ -265,7 +254,7 @@ TEST_F(Workers, AFloodOfStderrNeitherBlocksNorGrowsTheMessage) {
   interp.exec("def flood_then_die(r):\n    import os, sys\n"
               "    for i in range(50000):\n        sys.stderr.write('last words %d\\n' % i)\n"
               "    os._exit(4)\n");
-  auto [status, message] = failure([&] { interp.call_bytes("flood_then_die", "", 0); });
+  auto [status, message] = failure_of([&] { interp.call_bytes("flood_then_die", "", 0); });
   EXPECT_EQ(status, PYENV_EPYTHON);
   EXPECT_NE(message.find("last words 49999"), std::string::npos) << message.substr(0, 2000);
   EXPECT_LT(message.size(), 4000u) << "only the last lines";
@@ -354,7 +343,7 @@ TEST_F(Workers, AWorkerThatCannotStartNamesItsExecutableAndWhatItPrinted) {
     pyenv::host::Manager manager = plugin().create(options);
     manager.open();
     pyenv::host::Environment env = manager.create_environment();
-    auto [status, message] = failure([&] { env.interpreter(); });
+    auto [status, message] = failure_of([&] { env.interpreter(); });
     EXPECT_EQ(status, PYENV_EPYTHON) << message;
     EXPECT_NE(message.find(c.expected), std::string::npos) << message;
     EXPECT_NE(message.find(c.executable), std::string::npos) << message;
@@ -386,7 +375,7 @@ TEST_F(Workers, AnyCPythonThatRunsFromPyenvsBuilds) {
       EXPECT_EQ(interp.call_json("platform:python_version"), "\"" + version + "\"");
       EXPECT_EQ(interp.call_bytes("builtins:bytes.upper", "ok", 2), "OK");
     } else {
-      auto [status, message] = failure([&] { env.interpreter(); });
+      auto [status, message] = failure_of([&] { env.interpreter(); });
       EXPECT_EQ(status, PYENV_EPYTHON) << version;
       EXPECT_NE(message.find(python.string()), std::string::npos) << message;
       if (major == 3) {

@@ -10,6 +10,7 @@
 #include <pyenv/host.hpp>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pyenv::test {
@@ -59,6 +60,19 @@ void write_tar(const fs::path &path, const std::vector<Entry> &entries,
 // `<name>` whose __init__.py is `init_py`. Returns its path.
 fs::path write_wheel(const fs::path &dir, const std::string &name, const std::string &version,
                      const std::string &init_py);
+
+// A call through host.hpp that must fail: its status and message (a test failure, and
+// PYENV_OK, when it succeeds).
+template <class Call>
+std::pair<int, std::string> failure_of(Call &&call) {
+  try {
+    call();
+  } catch (const pyenv::host::Error &e) {
+    return {e.status(), e.what()};
+  }
+  ADD_FAILURE() << "the call succeeded";
+  return {PYENV_OK, ""};
+}
 
 // The plugin under test, loaded once per process from the build tree.
 const pyenv::host::Plugin &plugin();

@@ -98,6 +98,10 @@ TEST(Config, WrongTypesNameTheKey) {
   EXPECT_NE(refused("pyenv.archive.symlinks: follow").second.find("preserve, within or reject"),
             std::string::npos);
   EXPECT_NE(refused("pyenv.pip.timeout: soon").second.find("pyenv.pip.timeout"), std::string::npos);
+  EXPECT_NE(refused("pyenv.process.call-timeout: soon").second.find("500ms or 30s"),
+            std::string::npos);
+  EXPECT_NE(refused("pyenv.process.call-timeout: 0").second.find("longer than zero"),
+            std::string::npos);
   EXPECT_NE(refused("python.execution-mode: fork").second.find("thread or process"),
             std::string::npos);
 }
@@ -128,6 +132,8 @@ TEST(Config, SizesAndDurations) {
   EXPECT_EQ(c.cache_max_bytes, 1ull << 30);
   EXPECT_EQ(c.pip_timeout, std::chrono::seconds(90));
   EXPECT_EQ(c.extract_threads, 4u);
+  EXPECT_EQ(c.call_timeout, std::nullopt);
+  EXPECT_EQ(parse("pyenv.process.call-timeout: 500ms").call_timeout, std::chrono::milliseconds(500));
 }
 
 TEST(Config, RequirementsWithAndWithoutCache) {
