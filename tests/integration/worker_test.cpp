@@ -451,7 +451,12 @@ TEST_F(Workers, AThousandHandlesLeaveNoProcessDescriptorOrMemory) {
   EXPECT_EQ(wrong, 0);
   EXPECT_EQ(children(), 0u);
   EXPECT_EQ(settled_fds(), fds_before);
+#ifndef PYENV_TEST_SANITIZED
   EXPECT_LT(rss_kib() - rss_before, 8 * 1024) << "KiB of growth";
+#else
+  // Under ASan the freed memory sits in its quarantine; LeakSanitizer checks at exit instead.
+  (void)rss_before;
+#endif
 }
 
 }  // namespace
